@@ -1,0 +1,205 @@
+"""Effective desired state of one station: defaults, profiles, station and EVSE settings merged.
+
+Precedence, lowest first: owner defaults < station profiles (by priority, then name) < station < EVSE.
+Profiles apply when their selector matches the station's name and labels (and, for `boot` selectors, the
+vendor / model / firmware the charger reported), or when the station names them in `spec.profiles`.
+A profile whose boot selector cannot be decided yet (no boot seen) is listed as pending.
+
+The result also carries the OCPP keys chargeops derives itself (offline authorization, restricted access,
+de-activation), each with the reason, so `render` and the reconcilers share one answer.
+
+Boundary: pure; desired state (+ optional boot info) in, `EffectiveStation` out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+from collections.abc import Iterable, Mapping
+
+from . import model as m
+from .ocpp16_keys import lookup
+
+DEFAULT_HEARTBEAT_INTERVAL = 300
+DEFAULT_SECURITY_PROFILE = 0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BootInfo:
+    vendor: str = ""
+    model: str = ""
+    firmware: str = ""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class EffectiveEvse:
+    id: int
+    plugs: tuple[m.Plug, ...]
+    tariff: str | None
+    access: m.Access
+    availability: str  # operative | inoperative
+    reservation_policy: str | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class EffectiveStation:
+    station: m.Station
+    operative: bool  # activated (a de-activated station is kept inoperative)
+    profiles: tuple[str, ...]  # applied, lowest precedence first
+    pending_boot_profiles: tuple[str, ...]
+    tariff: str | None
+    access: m.Access
+    reservation_policy: str | None
+    offline_authorization: bool
+    security_profile: int
+    heartbeat_interval: int
+    ocpp_configuration: Mapping[str, str]  # canonical key -> value (declared and derived)
+    derived_keys: Mapping[str, str]  # canonical key -> why chargeops sets it
+    vendor_configuration: Mapping[str, str]
+    drift_warn_only: frozenset[str]  # upper-case key names
+    maintenance: m.Maintenance
+    evses: tuple[EffectiveEvse, ...]
+    conflicts: tuple[tuple[str, str, str, str], ...] = ()  # (key, declared, derived, why)
+
+    @property
+    def identity(self) -> str:
+        return self.station.identity
+
+
+def canonical_key(name: str) -> str:
+    k = lookup(name)
+    return k.name if k is not None else name
+
+
+def profile_applies(p: m.StationProfile, st: m.Station, boot: BootInfo | None) -> bool | None:
+    """True / False, or None when only the (unknown) boot information could decide."""
+    if p.name in st.profiles:
+        return True
+    if not p.has_selector:
+        return False
+    if p.names is not None and st.name not in p.names:
+        return False
+    if p.labels is not None and any(st.labels.get(k) != v for k, v in p.labels.items()):
+        return False
+    if p.boot is not None:
+        if boot is None:
+            return None
+        pairs = ((p.boot.vendor, boot.vendor), (p.boot.model, boot.model), (p.boot.firmware, boot.firmware))
+        return all(pat is None or fnmatch.fnmatchcase(val.lower(), pat.lower()) for pat, val in pairs)
+    return True
+
+
+def matching_profiles(desired: m.DesiredState, st: m.Station,
+                      boot: BootInfo | None) -> tuple[list[m.StationProfile], list[str]]:
+    applied, pending = [], []
+    for p in desired.profiles.values():
+        r = profile_applies(p, st, boot)
+        if r:
+            applied.append(p)
+        elif r is None:
+            pending.append(p.name)
+    applied.sort(key=lambda p: (p.priority, p.name))
+    return applied, sorted(pending)
+
+
+def merge_settings(layers: Iterable[m.StationSettings]) -> m.StationSettings:
+    """Later layers win, field by field; configuration maps merge key by key (case-insensitively)."""
+    out: dict[str, object] = {}
+    ocpp: dict[str, tuple[str, str]] = {}
+    vendor: dict[str, str] = {}
+    for layer in layers:
+        for f in dataclasses.fields(layer):
+            v = getattr(layer, f.name)
+            if v is None:
+                continue
+            if f.name == "ocpp_configuration":
+                for k, val in v.items():
+                    ck = canonical_key(k)
+                    ocpp[ck.upper()] = (ck, val)
+            elif f.name == "vendor_configuration":
+                vendor.update(v)
+            else:
+                out[f.name] = v
+    return m.StationSettings(
+        ocpp_configuration={ck: val for ck, val in ocpp.values()},
+        vendor_configuration=vendor,
+        **out,  # type: ignore[arg-type]
+    )
+
+
+def derived_keys(operative: bool, offline: bool, restricted: bool,
+                 reservation_only: bool) -> dict[str, tuple[str, str]]:
+    """Keys chargeops sets itself: canonical name -> (value, reason)."""
+    out: dict[str, tuple[str, str]] = {}
+    if operative and offline:
+        out["LocalAuthListEnabled"] = ("true", "offlineAuthorization is true")
+        out["LocalAuthorizeOffline"] = ("true", "offlineAuthorization is true")
+    else:
+        why = "the station is not activated" if not operative else "offlineAuthorization is false"
+        out["LocalAuthListEnabled"] = ("false", why)
+        out["LocalAuthorizeOffline"] = ("false", why)
+        out["AllowOfflineTxForUnknownId"] = ("false", why)
+    if restricted or reservation_only:
+        why = "access is restricted" if restricted else "an EVSE can only be used with a reservation"
+        out["StopTransactionOnInvalidId"] = ("true", why)
+        out["LocalPreAuthorize"] = ("false", why)
+    return out
+
+
+def effective_station(desired: m.DesiredState, st: m.Station, boot: BootInfo | None = None,
+                      assume_boot_profiles: bool = False) -> EffectiveStation:
+    """Merge everything that applies to `st`.
+
+    `assume_boot_profiles` applies boot-selected profiles that cannot be decided yet (used by validation to
+    check the worst case).
+    """
+    applied, pending = matching_profiles(desired, st, boot)
+    if assume_boot_profiles and pending:
+        applied = sorted([*applied, *(desired.profiles[n] for n in pending)], key=lambda p: (p.priority, p.name))
+        pending = []
+    s = merge_settings([desired.owner.defaults, *(p.settings for p in applied), st.settings])
+    operative = st.activated
+    station_access = s.access or m.Access("public")
+    policies = desired.reservation_policies
+    evses = []
+    for e in st.evses:
+        avail = e.availability or s.availability or "operative"
+        evses.append(EffectiveEvse(
+            id=e.id, plugs=e.plugs, tariff=e.tariff or s.tariff, access=e.access or station_access,
+            availability=avail if operative else "inoperative",
+            reservation_policy=e.reservation_policy or s.reservation_policy,
+        ))
+    restricted = any(e.access.restricted for e in evses)
+    res_only = any(
+        (pol := policies.get(e.reservation_policy or "")) is not None and pol.reservation_only for e in evses
+    )
+    offline = bool(s.offline_authorization) and operative
+    derived = derived_keys(operative, offline, restricted, res_only)
+    config = dict(s.ocpp_configuration or {})
+    conflicts = []
+    for k, (v, why) in derived.items():
+        declared = config.get(k)
+        if declared is not None and declared.lower() != v:
+            conflicts.append((k, declared, v, why))
+        config[k] = v
+    hb_key = next((k for k in config if k.upper() == "HEARTBEATINTERVAL"), None)
+    heartbeat = int(config[hb_key]) if hb_key and config[hb_key].isdigit() else DEFAULT_HEARTBEAT_INTERVAL
+    return EffectiveStation(
+        station=st,
+        operative=operative,
+        profiles=tuple(p.name for p in applied),
+        pending_boot_profiles=tuple(pending),
+        tariff=s.tariff,
+        access=station_access,
+        reservation_policy=s.reservation_policy,
+        offline_authorization=offline,
+        security_profile=s.security_profile if s.security_profile is not None else DEFAULT_SECURITY_PROFILE,
+        heartbeat_interval=heartbeat,
+        ocpp_configuration=config,
+        derived_keys={k: why for k, (_v, why) in derived.items()},
+        vendor_configuration=dict(s.vendor_configuration or {}),
+        drift_warn_only=frozenset(k.upper() for k in (s.drift_warn_only or ())),
+        maintenance=s.maintenance or m.Maintenance(),
+        evses=tuple(evses),
+        conflicts=tuple(conflicts),
+    )

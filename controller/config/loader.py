@@ -1,0 +1,218 @@
+"""Loading an owner repository into a validated `DesiredState`, reporting every problem at once.
+
+Pipeline: discover files -> decode and parse (fast YAML) -> check each document's apiVersion / kind ->
+schema -> build model objects -> semantic checks -> positions for the diagnostics (error path only).
+Sources can be paths on disk (`validate_paths`) or in-memory files, e.g. a git commit's tree
+(`validate_sources`), so the controller loads immutable snapshots the same way CI does.
+
+Boundary: the only entry points that turn owner files into desired state; no network imports.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from . import build
+from . import model as m
+from .diagnostics import ConfigError, Diagnostic
+from .positions import resolve
+from .schema import check_envelope, validate_document
+from .semantic import check_all
+from .source import (
+    DEFAULT_MAX_FILE_BYTES,
+    SourceFile,
+    discover,
+    parse_bytes,
+    read_file,
+    scan_unquoted_id_tags,
+)
+
+_LABELS = {"Tariff": "tariff", "ReservationPolicy": "reservation policy", "AccessGroup": "access group",
+           "StationProfile": "station profile", "Station": "station", "CardList": "card list",
+           "Owner": "owner"}
+
+
+@dataclasses.dataclass
+class LoadResult:
+    """Outcome of loading: the desired state when there is no error, and every diagnostic."""
+
+    desired: m.DesiredState | None
+    diagnostics: list[Diagnostic]
+    files: int = 0
+    documents: int = 0
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def validate_paths(paths: Sequence[str | os.PathLike[str]], *, revision: str = "",
+                   max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> LoadResult:
+    """Validate the configuration files under `paths` (files or directories)."""
+    diags: list[Diagnostic] = []
+    found = discover(paths, diags)
+    files = [read_file(p, name, diags, max_file_bytes) for p, name in found]
+    return _finish(files, diags, revision)
+
+
+def validate_sources(sources: Iterable[tuple[str, bytes]], *, revision: str = "",
+                     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> LoadResult:
+    """Validate in-memory files (name, content), e.g. the YAML files of a git commit's tree."""
+    diags: list[Diagnostic] = []
+    files = []
+    for name, data in sources:
+        sf = SourceFile(name=name, path=Path(name))
+        if len(data) > max_file_bytes:
+            diags.append(Diagnostic("file-too-large", f"file is {len(data):,} bytes, more than the limit of "
+                                    f"{max_file_bytes:,}", file=name))
+            continue
+        files.append(parse_bytes(sf, data, diags))
+    if not files and not diags:
+        diags.append(Diagnostic("no-configs", "no configuration files (*.yaml, *.yml)", file="."))
+    return _finish(files, diags, revision)
+
+
+def load_desired(paths: Sequence[str | os.PathLike[str]], *, revision: str = "") -> m.DesiredState:
+    """Like `validate_paths`, but returns the desired state or raises `ConfigError` with every error."""
+    result = validate_paths(paths, revision=revision)
+    if result.desired is None:
+        raise ConfigError(result.errors)
+    return result.desired
+
+
+def content_revision(files: Sequence[SourceFile]) -> str:
+    h = hashlib.sha256()
+    for sf in sorted(files, key=lambda f: f.name):
+        h.update(sf.name.encode())
+        h.update(b"\0")
+        h.update(sf.text.encode())
+        h.update(b"\0")
+    return "sha256:" + h.hexdigest()[:16]
+
+
+def _finish(files: list[SourceFile], diags: list[Diagnostic], revision: str) -> LoadResult:
+    by_kind: dict[str, list[tuple[dict[str, Any], m.Src]]] = {k: [] for k in _LABELS}
+    broken: dict[str, set[str]] = {}
+    ndocs = 0
+    for sf in files:
+        if not sf.ok:
+            continue
+        scan_unquoted_id_tags(sf, diags)
+        for i, doc in enumerate(sf.documents):
+            if doc is None:
+                continue
+            ndocs += 1
+            kind = check_envelope(doc, sf.name, i, diags)
+            if kind is None:
+                continue
+            if validate_document(kind, doc, sf.name, i, diags):
+                by_kind[kind].append((doc, m.Src(sf.name, i)))
+            else:
+                name = doc.get("metadata", {}).get("name") if isinstance(doc.get("metadata"), dict) else None
+                if isinstance(name, str):
+                    broken.setdefault(_LABELS[kind], set()).add(name)
+                if kind == "CardList" and isinstance(doc.get("spec"), dict):
+                    g = doc["spec"].get("group")
+                    if isinstance(g, str):
+                        broken.setdefault("access group", set()).add(g)
+    desired = _build(files, by_kind, broken, diags, revision)
+    resolve(diags, {sf.name: sf.text for sf in files if sf.ok})
+    _dedupe(diags)
+    diags.sort(key=Diagnostic.sort_key)
+    ok = not any(d.severity == "error" for d in diags)
+    return LoadResult(desired if ok else None, diags, files=len(files), documents=ndocs)
+
+
+def _build(files: list[SourceFile], by_kind: dict[str, list[tuple[dict[str, Any], m.Src]]],
+           broken: dict[str, set[str]], diags: list[Diagnostic], revision: str) -> m.DesiredState | None:
+    owners = [build.owner(d, src) for d, src in by_kind["Owner"]]
+    if len(owners) > 1:
+        for o in owners[1:]:
+            diags.append(Diagnostic("duplicate-owner", f"a second Owner document ({o.name!r}); a repository "
+                                    f"has exactly one (the first is in {owners[0].src.file})",
+                                    file=o.src.file, doc=o.src.doc, path=("kind",),
+                                    hint="keep one Owner document"))
+    if not owners:
+        if not by_kind["Owner"] and "owner" not in broken and files:
+            diags.append(Diagnostic("missing-owner", "no Owner document: a repository needs exactly one",
+                                    file=files[0].name if len(files) == 1 else str(Path(files[0].name).parent),
+                                    hint="add owner.yaml with kind: Owner (name, timezone, country, currency, "
+                                    "ocpi, plans)"))
+        # a permissive stand-in so the other documents are still checked in this run
+        plans = {d["spec"]["activation"]["plan"] for d, _ in by_kind["Station"] if "activation" in d["spec"]}
+        owner = m.Owner("unknown", "unknown", "UTC", "NL", "EUR", "NL", "XXX",
+                        tuple(m.Plan(p) for p in sorted(plans)), m.Billing(enabled=True), m.DataRetention(),
+                        m.Rollout(), m.Safety(), m.StationSettings(), m.Src("", 0))
+    else:
+        owner = owners[0]
+
+    tariffs = [build.tariff(d, src, owner.currency) for d, src in by_kind["Tariff"]]
+    groups = [build.group(d, src) for d, src in by_kind["AccessGroup"]]
+    policies = [build.reservation_policy(d, src) for d, src in by_kind["ReservationPolicy"]]
+    profiles = [build.profile(d, src) for d, src in by_kind["StationProfile"]]
+    stations = [build.station(d, src) for d, src in by_kind["Station"]]
+    card_lists = []
+    cards: list[tuple[m.Card, tuple[str | int, ...]]] = []
+    invalid_dates: list[tuple[m.Src, tuple[str | int, ...], str]] = []
+
+    def take(items: list[dict[str, Any]], group: str, src: m.Src) -> None:
+        for i, card in build.cards(items, group, src):
+            cards.append((card, ("spec", "cards", i, "idTag")))
+            vu = items[i].get("validUntil")
+            if vu is not None and card.valid_until is None:
+                invalid_dates.append((src, ("spec", "cards", i, "validUntil"), vu))
+
+    for (d, src), g in zip(by_kind["AccessGroup"], groups, strict=True):
+        take(d["spec"].get("cards", []), g.name, src)
+    for d, src in by_kind["CardList"]:
+        card_lists.append(m.CardList(d["metadata"]["name"], d["spec"]["group"], src))
+        take(d["spec"]["cards"], d["spec"]["group"], src)
+
+    card_map: dict[str, m.Card] = {}
+    for card, _ in cards:
+        card_map.setdefault(card.key, card)
+    ds = m.DesiredState(
+        owner=owner,
+        stations={s.name: s for s in reversed(stations)},
+        profiles={p.name: p for p in reversed(profiles)},
+        tariffs={t.name: t for t in reversed(tariffs)},
+        groups={g.name: g for g in reversed(groups)},
+        cards=card_map,
+        reservation_policies={p.name: p for p in reversed(policies)},
+        revision=revision or content_revision(files),
+    )
+    parts: dict[str, Sequence[object]] = {
+        "station": stations, "station profile": profiles, "tariff": tariffs, "access group": groups,
+        "card list": card_lists, "reservation policy": policies,
+    }
+    check_all(ds, parts, cards, invalid_dates, diags, broken)
+    return ds if owners else None
+
+
+def _dedupe(diags: list[Diagnostic]) -> None:
+    """One report per problem: an unquoted idTag is found both by the text scan and by the schema."""
+    unquoted = {(d.file, d.line) for d in diags if d.code == "idtag-unquoted"}
+    seen: set[tuple[str, int | None, int | None, str, str]] = set()
+    out = []
+    for d in diags:
+        if d.code == "idtag-not-string" and (d.file, d.line) in unquoted:
+            continue
+        key = (d.file, d.line, d.column, d.code, d.message)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(d)
+    diags[:] = out
