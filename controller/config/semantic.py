@@ -110,6 +110,10 @@ def check_ocpp_key(c: Checker, key: str, value: str, src: m.Src, path: Path) -> 
         c.err("ocpp-write-only-key", f"{key} cannot be set in ocppConfiguration", src, path,
               "reference the secret with spec.credentials.authorizationKey instead", at_key=True)
         return
+    if upper == "SECURITYPROFILE":
+        c.err("ocpp-managed-key", "SecurityProfile is managed by chargeops, step by step", src, path,
+              "set securityProfile (the target) instead of the OCPP key", at_key=True)
+        return
     if upper in READ_ONLY_KEYS:
         c.err("ocpp-read-only-key", f"{key} is read-only on OCPP 1.6 chargers: it reports a capability "
               "and cannot be set", src, path, "remove it from ocppConfiguration", at_key=True)
@@ -123,11 +127,11 @@ def check_ocpp_key(c: Checker, key: str, value: str, src: m.Src, path: Path) -> 
               at_key=True)
         return
     problem = check_value(known, value)
-    if problem:
-        c.err("invalid-ocpp-value", problem, src, path)
     if len(value) > MAX_CONFIG_VALUE:
         c.err("ocpp-value-too-long", f"value of {key} is {len(value)} characters; OCPP 1.6 allows at most "
               f"{MAX_CONFIG_VALUE}", src, path, "shorten the value")
+    elif problem:
+        c.err("invalid-ocpp-value", problem, src, path)
 
 
 def _duplicates(c: Checker, kind: str, items: Sequence[tuple[str, m.Src]], path: Path,
