@@ -171,7 +171,8 @@ def week_intervals(days: Sequence[str], start: str, end: str) -> list[tuple[int,
 
 def check_tariff(c: Checker, t: m.Tariff, ds: m.DesiredState) -> None:
     src = t.src
-    check_currency(c, t.currency, src, ("spec", "currency"))
+    if t.currency != ds.owner.currency:  # an inherited currency is reported once, at the Owner
+        check_currency(c, t.currency, src, ("spec", "currency"))
     if t.is_paid() and not ds.owner.billing.enabled:
         c.err("paid-tariff-needs-billing", f"tariff {t.name!r} charges money but Flex Billing is not enabled",
               src, ("spec", "price"), "set spec.billing.enabled: true in the Owner document, or make the "
