@@ -102,24 +102,26 @@ def matching_profiles(desired: m.DesiredState, st: m.Station,
     return applied, sorted(pending)
 
 
+_SETTING_FIELDS = tuple(f.name for f in dataclasses.fields(m.StationSettings)
+                        if f.name not in ("ocpp_configuration", "vendor_configuration"))
+
+
 def merge_settings(layers: Iterable[m.StationSettings]) -> m.StationSettings:
     """Later layers win, field by field; configuration maps merge key by key (case-insensitively)."""
     out: dict[str, object] = {}
     ocpp: dict[str, tuple[str, str]] = {}
     vendor: dict[str, str] = {}
     for layer in layers:
-        for f in dataclasses.fields(layer):
-            v = getattr(layer, f.name)
-            if v is None:
-                continue
-            if f.name == "ocpp_configuration":
-                for k, val in v.items():
-                    ck = canonical_key(k)
-                    ocpp[ck.upper()] = (ck, val)
-            elif f.name == "vendor_configuration":
-                vendor.update(v)
-            else:
-                out[f.name] = v
+        for name in _SETTING_FIELDS:
+            v = getattr(layer, name)
+            if v is not None:
+                out[name] = v
+        if layer.ocpp_configuration:
+            for k, val in layer.ocpp_configuration.items():
+                ck = canonical_key(k)
+                ocpp[ck.upper()] = (ck, val)
+        if layer.vendor_configuration:
+            vendor.update(layer.vendor_configuration)
     return m.StationSettings(
         ocpp_configuration={ck: val for ck, val in ocpp.values()},
         vendor_configuration=vendor,
@@ -175,12 +177,16 @@ def effective_station(desired: m.DesiredState, st: m.Station, boot: BootInfo | N
     )
     offline = bool(s.offline_authorization) and operative
     derived = derived_keys(operative, offline, restricted, res_only)
+    # A declared key conflicts when it contradicts what chargeops sets on the station while it is activated;
+    # de-activation overrides the offline keys on its own, without making the owner's declaration wrong.
+    when_active = derived if operative else derived_keys(True, bool(s.offline_authorization), restricted, res_only)
     config = dict(s.ocpp_configuration or {})
     conflicts = []
-    for k, (v, why) in derived.items():
+    for k, (v, why) in when_active.items():
         declared = config.get(k)
         if declared is not None and declared.lower() != v:
             conflicts.append((k, declared, v, why))
+    for k, (v, _why) in derived.items():
         config[k] = v
     hb_key = next((k for k in config if k.upper() == "HEARTBEATINTERVAL"), None)
     heartbeat = int(config[hb_key]) if hb_key and config[hb_key].isdigit() else DEFAULT_HEARTBEAT_INTERVAL

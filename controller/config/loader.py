@@ -10,10 +10,12 @@ Boundary: the only entry points that turn owner files into desired state; no net
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
 import hashlib
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +66,8 @@ def validate_paths(paths: Sequence[str | os.PathLike[str]], *, revision: str = "
     """Validate the configuration files under `paths` (files or directories)."""
     diags: list[Diagnostic] = []
     found = discover(paths, diags)
-    files = [read_file(p, name, diags, max_file_bytes) for p, name in found]
+    with _gc_paused():
+        files = [read_file(p, name, diags, max_file_bytes) for p, name in found]
     return _finish(files, diags, revision)
 
 
@@ -103,7 +106,25 @@ def content_revision(files: Sequence[SourceFile]) -> str:
     return "sha256:" + h.hexdigest()[:16]
 
 
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Loading allocates hundreds of thousands of long-lived objects and no cycles: the cyclic garbage
+    collector would rescan them again and again (a third of the time on a 10,000-station repository)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _finish(files: list[SourceFile], diags: list[Diagnostic], revision: str) -> LoadResult:
+    with _gc_paused():
+        return _finish_checked(files, diags, revision)
+
+
+def _finish_checked(files: list[SourceFile], diags: list[Diagnostic], revision: str) -> LoadResult:
     by_kind: dict[str, list[tuple[dict[str, Any], m.Src]]] = {k: [] for k in _LABELS}
     broken: dict[str, set[str]] = {}
     ndocs = 0
