@@ -1,0 +1,49 @@
+"""Conversions between Python values and SQLite columns, shared by the sql_*.py modules.
+
+Boundary: pure functions. Our own times are stored as UTC text with a fixed width
+(``2024-05-01T12:00:00.000000Z``) so that text order is time order and indexes can range-scan.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def to_db_time(value: datetime) -> str:
+    """Aware datetime -> fixed-width UTC text. A naive datetime is a bug: ``ValueError``."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"the store needs timezone-aware datetimes, got naive {value!r}")
+    return value.astimezone(UTC).strftime(_FORMAT)
+
+
+def opt_to_db_time(value: datetime | None) -> str | None:
+    return None if value is None else to_db_time(value)
+
+
+def from_db_time(text: str) -> datetime:
+    return datetime.strptime(text, _FORMAT).replace(tzinfo=UTC)
+
+
+def opt_from_db_time(text: str | None) -> datetime | None:
+    return None if text is None else from_db_time(text)
+
+
+def flags_to_db(flags: Iterable[str]) -> str:
+    """Anomaly flags as a sorted, duplicate-free JSON list."""
+    return json.dumps(sorted(set(flags)))
+
+
+def flags_from_db(text: str | None) -> tuple[str, ...]:
+    if not text:
+        return ()
+    loaded = json.loads(text)
+    return tuple(str(item) for item in loaded) if isinstance(loaded, list) else ()
+
+
+def canonical_json(value: object) -> str:
+    """Deterministic compact JSON (sorted keys, no spaces, UTF-8 kept) for hashing and storing."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -1,0 +1,357 @@
+"""SQLite engine: one writer thread with group commit, a small pool of reader threads.
+
+Boundary: connections, threads, transactions and durability. It knows no table; the SQL is in the
+sql_*.py modules and the schema in schema.py. The event loop never touches a connection.
+
+Writes: ``await engine.write(fn)`` queues ``fn(connection)``. The single writer thread takes
+everything queued (up to ``max_batch``), runs it in ONE transaction (each job inside its own
+SAVEPOINT) and COMMITs; only then are the awaiting futures resolved. While one commit is being
+synced, new writes queue up and form the next batch: the cost of a sync is shared by every write
+waiting for it (group commit), without any added delay.
+
+Durability: WAL mode with ``synchronous=FULL``, so the WAL is fsynced at every COMMIT and an
+acknowledged write survives a process kill *and* a power loss. ``NORMAL`` would be safe against a
+process kill but, in WAL mode, may lose the last commits on power loss; we store money, and group
+commit already amortises the sync, so FULL is cheap here.
+
+Failures: a job that raises an ordinary error (a bug, a constraint) is rolled back to its savepoint
+and only its awaiter gets the error. A failure that means the database cannot take the batch (disk
+full, read-only, I/O error, locked, corrupt; see ``is_unavailable``) or a failing COMMIT rolls the
+whole batch back and every awaiter of the batch gets ``StoreUnavailable``; the next batch starts
+afresh (reconnecting when the rollback itself failed), so the store recovers once the condition
+clears.
+
+Test hook: ``engine.fault`` (None in production) runs in the writer thread on the write connection
+just before COMMIT; raising there fails the batch exactly like a failing COMMIT. Tests prefer real
+conditions (``PRAGMA max_page_count`` for disk-full, another connection holding the write lock).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future as ThreadFuture
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from controller.store.errors import StoreClosed, StoreError, StoreUnavailable
+from controller.store.records import WriterStats
+from controller.store.schema import migrate
+
+log = logging.getLogger("chargeops.store")
+
+T = TypeVar("T")
+Fault = Callable[[sqlite3.Connection], None]
+
+_UNAVAILABLE_CODES = frozenset(
+    {
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_NOMEM,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_CORRUPT,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_PROTOCOL,
+        sqlite3.SQLITE_NOTADB,
+    }
+)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True when ``exc`` means the database cannot take writes now (as opposed to a bug)."""
+    if not isinstance(exc, sqlite3.Error):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:
+        return isinstance(exc, sqlite3.OperationalError)
+    return (int(code) & 0xFF) in _UNAVAILABLE_CODES
+
+
+class _Job:
+    __slots__ = ("fn", "future", "loop")
+
+    def __init__(
+        self, fn: Callable[[sqlite3.Connection], Any], loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any]
+    ) -> None:
+        self.fn = fn
+        self.loop = loop
+        self.future = future
+
+
+def _settle(job: _Job, ok: bool, value: Any) -> None:
+    """Resolve a job's future on its own loop (called from the writer thread)."""
+
+    def apply() -> None:
+        if job.future.done():  # the awaiter was cancelled; the write itself stands
+            return
+        if ok:
+            job.future.set_result(value)
+        else:
+            job.future.set_exception(value)
+
+    with contextlib.suppress(RuntimeError):  # loop closed: nobody is waiting any more
+        job.loop.call_soon_threadsafe(apply)
+
+
+class Engine:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        readers: int = 4,
+        busy_timeout: float = 5.0,
+        max_batch: int = 1000,
+        now_text: Callable[[], str] = lambda: "",
+    ) -> None:
+        self.path = path
+        self.fault: Fault | None = None
+        self._busy_timeout = busy_timeout
+        self._max_batch = max_batch
+        self._now_text = now_text
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._closing = False
+        self._conn: sqlite3.Connection | None = None
+        self._ready: ThreadFuture[None] = ThreadFuture()
+        self._thread = threading.Thread(target=self._run, name="chargeops-store-writer", daemon=True)
+        self._read_pool = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="chargeops-store-read")
+        self._idle_readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+        self._all_readers: list[sqlite3.Connection] = []
+        self._writes = self._commits = self._failed = self._largest = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Start the writer: create the file (0600), switch to WAL, migrate. Raises what open hit."""
+        self._thread.start()
+        try:
+            await asyncio.wrap_future(self._ready)
+        except BaseException:
+            await asyncio.to_thread(self._thread.join)
+            self._read_pool.shutdown(wait=True)
+            raise
+
+    async def close(self) -> None:
+        """Let the writer drain every queued write, then close all connections."""
+        with self._lock:
+            first = not self._closing
+            self._closing = True
+            if first:
+                self._queue.put(None)
+        await asyncio.to_thread(self._thread.join)
+        if first:
+            await asyncio.to_thread(self._close_readers)
+
+    @property
+    def closed(self) -> bool:
+        return self._closing
+
+    def stats(self) -> WriterStats:
+        return WriterStats(self._writes, self._commits, self._failed, self._largest)
+
+    # -- writes ------------------------------------------------------------------------------------
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` in the writer thread; resolve once the batch holding it is durably committed."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        with self._lock:
+            if self._closing:
+                raise StoreClosed("the store is closed")
+            self._queue.put(_Job(fn, loop, future))
+        return await future
+
+    def _run(self) -> None:
+        try:
+            self._conn = self._connect_writer(migrate_schema=True)
+        except BaseException as exc:
+            self._ready.set_exception(exc)
+            return
+        self._ready.set_result(None)
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is None:
+                break
+            batch = [first]
+            while len(batch) < self._max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                    break
+                batch.append(item)
+            self._commit(batch)
+        self._close_writer()
+
+    def _commit(self, batch: list[_Job]) -> None:
+        outcomes: list[tuple[_Job, bool, Any]] = []
+        try:
+            conn = self._writer_connection()
+            conn.execute("BEGIN IMMEDIATE")
+            for job in batch:
+                outcomes.append(self._run_job(conn, job))
+            if self.fault is not None:
+                self.fault(conn)
+            conn.execute("COMMIT")
+        except Exception as exc:
+            self._abort()
+            self._failed += 1
+            log.warning("store commit failed, %d writes not stored: %s", len(batch), exc)
+            for job in batch:
+                error = StoreUnavailable(f"the store could not commit ({exc}); nothing of this write was stored")
+                error.__cause__ = exc
+                _settle(job, False, error)
+            return
+        self._commits += 1
+        self._writes += len(batch)
+        self._largest = max(self._largest, len(batch))
+        for job, ok, value in outcomes:
+            _settle(job, ok, value)
+
+    @staticmethod
+    def _run_job(conn: sqlite3.Connection, job: _Job) -> tuple[_Job, bool, Any]:
+        conn.execute("SAVEPOINT job")
+        try:
+            value = job.fn(conn)
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise
+            conn.execute("ROLLBACK TO job")
+            conn.execute("RELEASE job")
+            return job, False, exc
+        conn.execute("RELEASE job")
+        return job, True, value
+
+    def _abort(self) -> None:
+        conn = self._conn
+        if conn is None:
+            return
+        try:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            log.warning("store rollback failed; reconnecting for the next batch")
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+            self._conn = None
+
+    def _writer_connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = self._connect_writer(migrate_schema=False)
+        return self._conn
+
+    def _connect_writer(self, *, migrate_schema: bool) -> sqlite3.Connection:
+        if not self.path.exists():
+            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))  # pending keys live here
+        conn = self._connect(readonly=False)
+        try:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StoreError(f"{self.path}: cannot switch to WAL mode (got {mode!r})")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA journal_size_limit = 67108864")
+            if migrate_schema:
+                migrate(conn, applied_at=self._now_text())
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _close_writer(self) -> None:
+        if self._conn is None:
+            return
+        with contextlib.suppress(sqlite3.Error):
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._conn.close()
+        self._conn = None
+
+    def _connect(self, *, readonly: bool) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA foreign_keys = ON")
+        if readonly:
+            conn.execute("PRAGMA query_only = ON")
+        return conn
+
+    # -- reads -------------------------------------------------------------------------------------
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` in one read transaction on a pooled connection, off the event loop."""
+        if self._closing:
+            raise StoreClosed("the store is closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._read_pool, self._read_sync, fn)
+
+    def _read_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        try:
+            conn = self._idle_readers.get_nowait()
+        except queue.Empty:
+            try:
+                conn = self._connect(readonly=True)
+            except sqlite3.Error as exc:
+                raise StoreUnavailable(f"the store cannot be read ({exc})") from exc
+            with self._lock:
+                self._all_readers.append(conn)
+        try:
+            conn.execute("BEGIN")
+            try:
+                return fn(conn)
+            finally:
+                conn.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            if is_unavailable(exc):
+                raise StoreUnavailable(f"the store cannot be read ({exc})") from exc
+            raise
+        finally:
+            self._idle_readers.put(conn)
+
+    def _close_readers(self) -> None:
+        self._read_pool.shutdown(wait=True)
+        with self._lock:
+            readers, self._all_readers = self._all_readers, []
+        for conn in readers:
+            conn.close()
+
+    # -- operations --------------------------------------------------------------------------------
+    async def backup(self, target: Path) -> None:
+        if self._closing:
+            raise StoreClosed("the store is closed")
+        await asyncio.to_thread(self._backup_sync, target)
+
+    def _backup_sync(self, target: Path) -> None:
+        partial = target.with_name(target.name + ".partial")
+        partial.unlink(missing_ok=True)
+        os.close(os.open(partial, os.O_CREAT | os.O_WRONLY, 0o600))
+        src = self._connect(readonly=True)
+        try:
+            dst = sqlite3.connect(partial, isolation_level=None)
+            try:
+                # pages=-1: one step under one read transaction, hence a consistent snapshot; in WAL
+                # mode the writer keeps committing meanwhile.
+                src.backup(dst, pages=-1)
+                dst.execute("PRAGMA journal_mode = DELETE")  # a self-contained single file
+            finally:
+                dst.close()
+        except sqlite3.Error as exc:
+            partial.unlink(missing_ok=True)
+            raise StoreUnavailable(f"backup to {target} failed ({exc})") from exc
+        finally:
+            src.close()
+        os.replace(partial, target)
+
+    def size_bytes(self) -> int:
+        """Database file plus its WAL (the -shm index is not data)."""
+        total = 0
+        for suffix in ("", "-wal"):
+            with contextlib.suppress(FileNotFoundError):
+                total += os.path.getsize(f"{self.path}{suffix}")
+        return total

@@ -1,0 +1,132 @@
+"""SQL for reservations and the audit log.
+
+Boundary: synchronous functions of a connection, run by the engine; filtered by ``owner``. Audit
+details are redacted here (secrets removed, idTags masked) before they reach the disk, whatever the
+caller passed.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Collection
+from datetime import datetime
+
+from controller.store.codec import canonical_json, from_db_time, to_db_time
+from controller.store.records import (
+    AuditEntry,
+    AuditRecord,
+    ReservationRecord,
+    ReservationRequest,
+    ReservationStatus,
+)
+from controller.store.redact import redact
+
+
+def _reservation(row: sqlite3.Row) -> ReservationRecord:
+    return ReservationRecord(
+        id=row["id"],
+        owner=row["owner"],
+        station=row["station"],
+        connector_id=row["connector_id"],
+        id_tag=row["id_tag"],
+        expiry=from_db_time(row["expiry"]),
+        status=ReservationStatus(row["status"]),
+        policy=row["policy"],
+        created_at=from_db_time(row["created_at"]),
+        updated_at=from_db_time(row["updated_at"]),
+    )
+
+
+def get_reservation(conn: sqlite3.Connection, owner: str, reservation_id: int) -> ReservationRecord | None:
+    row = conn.execute("SELECT * FROM reservations WHERE owner = ? AND id = ?", (owner, reservation_id)).fetchone()
+    return None if row is None else _reservation(row)
+
+
+def create_reservation(
+    conn: sqlite3.Connection, owner: str, request: ReservationRequest, now: str
+) -> ReservationRecord:
+    cursor = conn.execute(
+        "INSERT INTO reservations (owner, station, connector_id, id_tag, expiry, status, policy, created_at,"
+        " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            owner,
+            request.station,
+            request.connector_id,
+            request.id_tag,
+            to_db_time(request.expiry),
+            str(ReservationStatus.REQUESTED),
+            request.policy,
+            now,
+            now,
+        ),
+    )
+    assert cursor.lastrowid is not None
+    record = get_reservation(conn, owner, cursor.lastrowid)
+    assert record is not None
+    return record
+
+
+def update_reservation(
+    conn: sqlite3.Connection,
+    owner: str,
+    reservation_id: int,
+    status: ReservationStatus,
+    expiry: datetime | None,
+    now: str,
+) -> ReservationRecord | None:
+    conn.execute(
+        "UPDATE reservations SET status = ?, expiry = COALESCE(?, expiry), updated_at = ? WHERE owner = ? AND id = ?",
+        (str(status), None if expiry is None else to_db_time(expiry), now, owner, reservation_id),
+    )
+    return get_reservation(conn, owner, reservation_id)
+
+
+def list_reservations(
+    conn: sqlite3.Connection, owner: str, station: str | None, statuses: Collection[ReservationStatus] | None
+) -> list[ReservationRecord]:
+    sql = "SELECT * FROM reservations WHERE owner = ?"
+    args: list[object] = [owner]
+    if station is not None:
+        sql += " AND station = ?"
+        args.append(station)
+    if statuses is not None:
+        wanted = sorted(str(s) for s in statuses)
+        sql += f" AND status IN ({', '.join('?' * len(wanted))})" if wanted else " AND 0"
+        args.extend(wanted)
+    return [_reservation(row) for row in conn.execute(sql + " ORDER BY id", args)]
+
+
+def append_audit(conn: sqlite3.Connection, owner: str, entry: AuditEntry) -> None:
+    conn.execute(
+        "INSERT INTO audit_log (at, owner, station, git_revision, action, detail) VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            to_db_time(entry.at),
+            owner,
+            entry.station,
+            entry.git_revision,
+            entry.action,
+            canonical_json(redact(dict(entry.detail))),
+        ),
+    )
+
+
+def list_audit(conn: sqlite3.Connection, owner: str, station: str | None, limit: int) -> list[AuditRecord]:
+    sql = "SELECT * FROM audit_log WHERE owner = ?"
+    args: list[object] = [owner]
+    if station is not None:
+        sql += " AND station = ?"
+        args.append(station)
+    rows = conn.execute(f"SELECT * FROM ({sql} ORDER BY id DESC LIMIT ?) ORDER BY id", [*args, limit])
+    return [
+        AuditRecord(
+            id=row["id"],
+            owner=row["owner"],
+            at=from_db_time(row["at"]),
+            station=row["station"],
+            git_revision=row["git_revision"],
+            action=row["action"],
+            detail=json.loads(row["detail"]),
+        )
+        for row in rows
+    ]

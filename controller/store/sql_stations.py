@@ -1,0 +1,262 @@
+"""SQL for the observed state of stations: boot, presence, configuration read back, connector status,
+local-list version and snapshot, credentials and confirmed security profile.
+
+Boundary: synchronous functions of a connection, run by the engine; filtered by ``owner``.
+
+Local lists are content-addressed: a snapshot is the canonical JSON of the entries (sorted by
+upper-case idTag, sorted keys, no spaces) and its key is the SHA-256 of that text. Stations sharing a
+list share one snapshot row; a station row holds only its version and the hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections import defaultdict
+from collections.abc import Sequence
+
+from controller.store.codec import canonical_json, from_db_time, opt_from_db_time, to_db_time
+from controller.store.credentials import fingerprint
+from controller.store.records import (
+    BootInfo,
+    ConfigKey,
+    ConnectorStatus,
+    Credentials,
+    LocalListEntry,
+    StationRecord,
+)
+
+
+def ensure_station(conn: sqlite3.Connection, owner: str, station: str) -> None:
+    conn.execute("INSERT INTO stations (owner, identity) VALUES (?, ?) ON CONFLICT DO NOTHING", (owner, station))
+
+
+def record_boot(
+    conn: sqlite3.Connection, owner: str, station: str, boot: BootInfo, registration_status: str, at: str
+) -> None:
+    ensure_station(conn, owner, station)
+    conn.execute(
+        "UPDATE stations SET vendor = ?, model = ?, serial_number = ?, firmware_version = ?,"
+        " registration_status = ?, last_boot_at = ?, last_seen = ?, online = 1 WHERE owner = ? AND identity = ?",
+        (
+            boot.vendor,
+            boot.model,
+            boot.serial_number,
+            boot.firmware_version,
+            registration_status,
+            at,
+            at,
+            owner,
+            station,
+        ),
+    )
+
+
+def set_registration_status(conn: sqlite3.Connection, owner: str, station: str, status: str) -> None:
+    ensure_station(conn, owner, station)
+    conn.execute(
+        "UPDATE stations SET registration_status = ? WHERE owner = ? AND identity = ?", (status, owner, station)
+    )
+
+
+def record_seen(conn: sqlite3.Connection, owner: str, station: str, at: str) -> None:
+    ensure_station(conn, owner, station)
+    conn.execute(
+        "UPDATE stations SET last_seen = MAX(COALESCE(last_seen, ''), ?), online = 1 WHERE owner = ? AND identity = ?",
+        (at, owner, station),
+    )
+
+
+def set_online(conn: sqlite3.Connection, owner: str, station: str, online: bool, at: str) -> None:
+    ensure_station(conn, owner, station)
+    if online:
+        record_seen(conn, owner, station, at)
+    else:
+        conn.execute("UPDATE stations SET online = 0 WHERE owner = ? AND identity = ?", (owner, station))
+
+
+def record_configuration(
+    conn: sqlite3.Connection, owner: str, station: str, keys: Sequence[ConfigKey], at: str, complete: bool
+) -> None:
+    ensure_station(conn, owner, station)
+    if complete:
+        conn.execute("DELETE FROM station_config WHERE owner = ? AND station = ?", (owner, station))
+    conn.executemany(
+        "INSERT INTO station_config (owner, station, key_upper, key, value, readonly, read_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (owner, station, key_upper) DO UPDATE SET"
+        " key = excluded.key, value = excluded.value, readonly = excluded.readonly, read_at = excluded.read_at",
+        [(owner, station, k.key.upper(), k.key, k.value, int(k.readonly), at) for k in keys],
+    )
+    conn.execute("UPDATE stations SET config_read_at = ? WHERE owner = ? AND identity = ?", (at, owner, station))
+
+
+def record_connector_status(conn: sqlite3.Connection, owner: str, station: str, status: ConnectorStatus) -> None:
+    ensure_station(conn, owner, station)
+    conn.execute(
+        "INSERT INTO connector_status (owner, station, connector_id, status, error_code, info,"
+        " vendor_error_code, timestamp, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (owner, station, connector_id) DO UPDATE SET status = excluded.status,"
+        " error_code = excluded.error_code, info = excluded.info, vendor_error_code = excluded.vendor_error_code,"
+        " timestamp = excluded.timestamp, received_at = excluded.received_at",
+        (
+            owner,
+            station,
+            status.connector_id,
+            status.status,
+            status.error_code,
+            status.info,
+            status.vendor_error_code,
+            status.timestamp,
+            to_db_time(status.received_at),
+        ),
+    )
+
+
+def snapshot_of(entries: Sequence[LocalListEntry]) -> tuple[str, str]:
+    """(sha256 hex, canonical JSON text) of a local list's content."""
+    ordered = sorted(entries, key=lambda e: (e.id_tag.upper(), e.id_tag))
+    items = [
+        {
+            k: v
+            for k, v in (
+                ("idTag", e.id_tag),
+                ("status", e.status),
+                ("expiryDate", e.expiry_date),
+                ("parentIdTag", e.parent_id_tag),
+            )
+            if v is not None
+        }
+        for e in ordered
+    ]
+    text = canonical_json(items)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest(), text
+
+
+def record_local_list(
+    conn: sqlite3.Connection, owner: str, station: str, version: int, entries: Sequence[LocalListEntry], now: str
+) -> str:
+    digest, text = snapshot_of(entries)
+    conn.execute(
+        "INSERT INTO local_list_snapshots (owner, hash, entries, entry_count, created_at) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT DO NOTHING",
+        (owner, digest, text, len(entries), now),
+    )
+    ensure_station(conn, owner, station)
+    conn.execute(
+        "UPDATE stations SET local_list_version = ?, local_list_hash = ? WHERE owner = ? AND identity = ?",
+        (version, digest, owner, station),
+    )
+    return digest
+
+
+def record_local_list_version(conn: sqlite3.Connection, owner: str, station: str, version: int) -> None:
+    ensure_station(conn, owner, station)
+    conn.execute(
+        "UPDATE stations SET local_list_version = ?, local_list_hash = NULL WHERE owner = ? AND identity = ?",
+        (version, owner, station),
+    )
+
+
+def get_snapshot(conn: sqlite3.Connection, owner: str, digest: str) -> tuple[LocalListEntry, ...] | None:
+    row = conn.execute(
+        "SELECT entries FROM local_list_snapshots WHERE owner = ? AND hash = ?", (owner, digest)
+    ).fetchone()
+    if row is None:
+        return None
+    return tuple(
+        LocalListEntry(
+            id_tag=item["idTag"],
+            status=item["status"],
+            expiry_date=item.get("expiryDate"),
+            parent_id_tag=item.get("parentIdTag"),
+        )
+        for item in json.loads(row["entries"])
+    )
+
+
+def prune_snapshots(conn: sqlite3.Connection, owner: str) -> int:
+    cursor = conn.execute(
+        "DELETE FROM local_list_snapshots WHERE owner = ? AND hash NOT IN"
+        " (SELECT local_list_hash FROM stations WHERE owner = ? AND local_list_hash IS NOT NULL)",
+        (owner, owner),
+    )
+    return cursor.rowcount
+
+
+def set_pending_key(conn: sqlite3.Connection, owner: str, station: str, key: bytes, now: str) -> None:
+    if not key:
+        raise ValueError("an AuthorizationKey cannot be empty")
+    ensure_station(conn, owner, station)
+    conn.execute(
+        "UPDATE stations SET pending_key = ?, pending_since = ? WHERE owner = ? AND identity = ?",
+        (bytes(key), now, owner, station),
+    )
+
+
+def confirm_pending_key(conn: sqlite3.Connection, owner: str, station: str, at: str) -> bool:
+    row = conn.execute("SELECT pending_key FROM stations WHERE owner = ? AND identity = ?", (owner, station)).fetchone()
+    if row is None or row["pending_key"] is None:
+        return False
+    conn.execute(
+        "UPDATE stations SET confirmed_fingerprint = ?, confirmed_at = ?, pending_key = NULL, pending_since = NULL"
+        " WHERE owner = ? AND identity = ?",
+        (fingerprint(bytes(row["pending_key"])), at, owner, station),
+    )
+    return True
+
+
+def record_security_profile(conn: sqlite3.Connection, owner: str, station: str, profile: int) -> None:
+    ensure_station(conn, owner, station)
+    conn.execute("UPDATE stations SET security_profile = ? WHERE owner = ? AND identity = ?", (profile, owner, station))
+
+
+def _station(row: sqlite3.Row, config: list[ConfigKey], connectors: list[ConnectorStatus]) -> StationRecord:
+    has_boot = any(row[name] is not None for name in ("vendor", "model", "serial_number", "firmware_version"))
+    boot = BootInfo(row["vendor"], row["model"], row["serial_number"], row["firmware_version"]) if has_boot else None
+    pending = row["pending_key"]
+    return StationRecord(
+        identity=row["identity"],
+        boot=boot,
+        registration_status=row["registration_status"],
+        last_boot_at=opt_from_db_time(row["last_boot_at"]),
+        last_seen=opt_from_db_time(row["last_seen"]),
+        online=bool(row["online"]),
+        configuration=tuple(config),
+        configuration_read_at=opt_from_db_time(row["config_read_at"]),
+        local_list_version=row["local_list_version"],
+        local_list_hash=row["local_list_hash"],
+        connectors=tuple(sorted(connectors, key=lambda c: c.connector_id)),
+        credentials=Credentials(
+            pending_key=None if pending is None else bytes(pending),
+            pending_since=opt_from_db_time(row["pending_since"]),
+            confirmed_fingerprint=row["confirmed_fingerprint"],
+            confirmed_at=opt_from_db_time(row["confirmed_at"]),
+        ),
+        security_profile=row["security_profile"],
+    )
+
+
+def list_stations(conn: sqlite3.Connection, owner: str, station: str | None = None) -> list[StationRecord]:
+    where, args = ("owner = ?", [owner]) if station is None else ("owner = ? AND identity = ?", [owner, station])
+    where_child = where.replace("identity", "station")
+    config: defaultdict[str, list[ConfigKey]] = defaultdict(list)
+    for row in conn.execute(f"SELECT * FROM station_config WHERE {where_child} ORDER BY key_upper", args):
+        config[row["station"]].append(ConfigKey(row["key"], row["value"], bool(row["readonly"])))
+    connectors: defaultdict[str, list[ConnectorStatus]] = defaultdict(list)
+    for row in conn.execute(f"SELECT * FROM connector_status WHERE {where_child}", args):
+        connectors[row["station"]].append(
+            ConnectorStatus(
+                connector_id=row["connector_id"],
+                status=row["status"],
+                error_code=row["error_code"],
+                info=row["info"],
+                timestamp=row["timestamp"],
+                received_at=from_db_time(row["received_at"]),
+                vendor_error_code=row["vendor_error_code"],
+            )
+        )
+    return [
+        _station(row, config[row["identity"]], connectors[row["identity"]])
+        for row in conn.execute(f"SELECT * FROM stations WHERE {where} ORDER BY identity", args)
+    ]

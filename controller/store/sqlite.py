@@ -1,0 +1,327 @@
+"""``SqliteStore``: the embedded SQLite implementation of ``controller.store.api.Store``.
+
+Boundary: a thin async facade. It binds calls to the owner and the clock, and hands SQL functions
+(sql_*.py) to the engine: writes to the single group-commit writer thread, reads to the reader pool
+(engine.py explains threads, durability and failures). Nothing here runs SQL on the event loop.
+
+Open once per process with ``await SqliteStore.open(path, owner=...)`` (creates the file 0600, WAL,
+migrates in one transaction) and ``await store.close()`` at shutdown (drains queued writes). Views
+made with ``for_owner`` share the engine; close the store you opened, once.
+
+For operations and tests: ``store.engine`` gives the engine (``engine.fault`` hook, ``engine.write``
+to run a function on the write connection, e.g. ``PRAGMA max_page_count`` to simulate a full disk).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Collection, Sequence
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from controller.store import sql_ops, sql_stations, sql_transactions
+from controller.store.api import Store
+from controller.store.codec import to_db_time
+from controller.store.engine import Engine
+from controller.store.records import (
+    AuditEntry,
+    AuditRecord,
+    BootInfo,
+    ConfigKey,
+    ConnectorStatus,
+    LocalListEntry,
+    MeterSample,
+    RawFrame,
+    ReservationRecord,
+    ReservationRequest,
+    ReservationStatus,
+    StartRequest,
+    StartResult,
+    StationRecord,
+    StopRequest,
+    StopResult,
+    TransactionRecord,
+    TransactionStatus,
+    WriterStats,
+)
+
+Clock = Callable[[], datetime]
+PURGE_CHUNK = 5000  # rows per writer job when purging, so other writes interleave
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class SqliteStore:
+    def __init__(self, engine: Engine, owner: str, clock: Clock) -> None:
+        """Use ``SqliteStore.open``; this constructor binds an already started engine to an owner."""
+        if not owner:
+            raise ValueError("a store is bound to a non-empty owner id")
+        self._engine = engine
+        self._owner = owner
+        self._clock = clock
+
+    @classmethod
+    async def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        owner: str,
+        clock: Clock = _utc_now,
+        readers: int = 4,
+        busy_timeout: float = 5.0,
+        max_batch: int = 1000,
+    ) -> SqliteStore:
+        engine = Engine(
+            Path(path),
+            readers=readers,
+            busy_timeout=busy_timeout,
+            max_batch=max_batch,
+            now_text=lambda: to_db_time(clock()),
+        )
+        await engine.start()
+        return cls(engine, owner, clock)
+
+    @property
+    def owner(self) -> str:
+        return self._owner
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    def for_owner(self, owner: str) -> SqliteStore:
+        return SqliteStore(self._engine, owner, self._clock)
+
+    def _now(self) -> str:
+        return to_db_time(self._clock())
+
+    # -- transaction messages --------------------------------------------------------------------
+    async def start_transaction(self, start: StartRequest) -> StartResult:
+        return await self._engine.write(
+            partial(sql_transactions.start_transaction, owner=self._owner, start=start, now=self._now())
+        )
+
+    async def stop_transaction(self, stop: StopRequest) -> StopResult:
+        return await self._engine.write(
+            partial(sql_transactions.stop_transaction, owner=self._owner, stop=stop, now=self._now())
+        )
+
+    async def get_transaction(self, transaction_id: int) -> TransactionRecord | None:
+        return await self._engine.read(
+            partial(sql_transactions.get_transaction, owner=self._owner, transaction_id=transaction_id)
+        )
+
+    async def list_transactions(
+        self, *, station: str | None = None, status: TransactionStatus | None = None, limit: int = 1000
+    ) -> list[TransactionRecord]:
+        return await self._engine.read(
+            partial(sql_transactions.list_transactions, owner=self._owner, station=station, status=status, limit=limit)
+        )
+
+    async def flag_transaction(self, transaction_id: int, anomalies: Sequence[str]) -> bool:
+        return await self._engine.write(
+            partial(
+                sql_transactions.flag_transaction, owner=self._owner, transaction_id=transaction_id, flags=anomalies
+            )
+        )
+
+    async def add_frames(self, frames: Sequence[RawFrame]) -> None:
+        await self._engine.write(partial(sql_transactions.insert_frames, owner=self._owner, frames=tuple(frames)))
+
+    async def list_frames(self, station: str, *, limit: int = 100) -> list[RawFrame]:
+        return await self._engine.read(
+            partial(sql_transactions.list_frames, owner=self._owner, station=station, limit=limit)
+        )
+
+    async def add_meter_values(self, samples: Sequence[MeterSample], frame: RawFrame | None = None) -> int:
+        return await self._engine.write(
+            partial(sql_transactions.add_meter_values, owner=self._owner, samples=tuple(samples), frame=frame)
+        )
+
+    async def list_meter_values(
+        self, *, transaction_id: int | None = None, station: str | None = None, limit: int = 100_000
+    ) -> list[MeterSample]:
+        return await self._engine.read(
+            partial(
+                sql_transactions.list_meter_values,
+                owner=self._owner,
+                transaction_id=transaction_id,
+                station=station,
+                limit=limit,
+            )
+        )
+
+    async def purge_meter_values(self, older_than: datetime) -> int:
+        cutoff = to_db_time(older_than)
+        total = 0
+        while True:
+            deleted = await self._engine.write(
+                partial(
+                    sql_transactions.purge_meter_values_chunk,
+                    owner=self._owner,
+                    older_than=cutoff,
+                    chunk=PURGE_CHUNK,
+                )
+            )
+            total += deleted
+            if deleted < PURGE_CHUNK:
+                return total
+
+    # -- observed station state --------------------------------------------------------------------
+    async def record_boot(self, station: str, boot: BootInfo, registration_status: str, at: datetime) -> None:
+        await self._engine.write(
+            partial(
+                sql_stations.record_boot,
+                owner=self._owner,
+                station=station,
+                boot=boot,
+                registration_status=registration_status,
+                at=to_db_time(at),
+            )
+        )
+
+    async def set_registration_status(self, station: str, registration_status: str) -> None:
+        await self._engine.write(
+            partial(
+                sql_stations.set_registration_status, owner=self._owner, station=station, status=registration_status
+            )
+        )
+
+    async def record_seen(self, station: str, at: datetime) -> None:
+        await self._engine.write(
+            partial(sql_stations.record_seen, owner=self._owner, station=station, at=to_db_time(at))
+        )
+
+    async def set_online(self, station: str, online: bool, at: datetime) -> None:
+        await self._engine.write(
+            partial(sql_stations.set_online, owner=self._owner, station=station, online=online, at=to_db_time(at))
+        )
+
+    async def record_configuration(
+        self, station: str, keys: Sequence[ConfigKey], at: datetime, *, complete: bool = False
+    ) -> None:
+        await self._engine.write(
+            partial(
+                sql_stations.record_configuration,
+                owner=self._owner,
+                station=station,
+                keys=tuple(keys),
+                at=to_db_time(at),
+                complete=complete,
+            )
+        )
+
+    async def record_connector_status(self, station: str, status: ConnectorStatus) -> None:
+        await self._engine.write(
+            partial(sql_stations.record_connector_status, owner=self._owner, station=station, status=status)
+        )
+
+    async def record_local_list(self, station: str, version: int, entries: Sequence[LocalListEntry]) -> str:
+        return await self._engine.write(
+            partial(
+                sql_stations.record_local_list,
+                owner=self._owner,
+                station=station,
+                version=version,
+                entries=tuple(entries),
+                now=self._now(),
+            )
+        )
+
+    async def record_local_list_version(self, station: str, version: int) -> None:
+        await self._engine.write(
+            partial(sql_stations.record_local_list_version, owner=self._owner, station=station, version=version)
+        )
+
+    async def get_local_list_snapshot(self, snapshot_hash: str) -> tuple[LocalListEntry, ...] | None:
+        return await self._engine.read(partial(sql_stations.get_snapshot, owner=self._owner, digest=snapshot_hash))
+
+    async def prune_local_list_snapshots(self) -> int:
+        return await self._engine.write(partial(sql_stations.prune_snapshots, owner=self._owner))
+
+    async def set_pending_key(self, station: str, key: bytes) -> None:
+        await self._engine.write(
+            partial(sql_stations.set_pending_key, owner=self._owner, station=station, key=key, now=self._now())
+        )
+
+    async def confirm_pending_key(self, station: str, at: datetime) -> bool:
+        return await self._engine.write(
+            partial(sql_stations.confirm_pending_key, owner=self._owner, station=station, at=to_db_time(at))
+        )
+
+    async def record_security_profile(self, station: str, profile: int) -> None:
+        await self._engine.write(
+            partial(sql_stations.record_security_profile, owner=self._owner, station=station, profile=profile)
+        )
+
+    async def get_station(self, station: str) -> StationRecord | None:
+        found = await self._engine.read(partial(sql_stations.list_stations, owner=self._owner, station=station))
+        return found[0] if found else None
+
+    async def list_stations(self) -> list[StationRecord]:
+        return await self._engine.read(partial(sql_stations.list_stations, owner=self._owner))
+
+    # -- reservations --------------------------------------------------------------------------------
+    async def create_reservation(self, request: ReservationRequest) -> ReservationRecord:
+        return await self._engine.write(
+            partial(sql_ops.create_reservation, owner=self._owner, request=request, now=self._now())
+        )
+
+    async def update_reservation(
+        self, reservation_id: int, status: ReservationStatus, *, expiry: datetime | None = None
+    ) -> ReservationRecord | None:
+        return await self._engine.write(
+            partial(
+                sql_ops.update_reservation,
+                owner=self._owner,
+                reservation_id=reservation_id,
+                status=status,
+                expiry=expiry,
+                now=self._now(),
+            )
+        )
+
+    async def get_reservation(self, reservation_id: int) -> ReservationRecord | None:
+        return await self._engine.read(
+            partial(sql_ops.get_reservation, owner=self._owner, reservation_id=reservation_id)
+        )
+
+    async def list_reservations(
+        self, *, station: str | None = None, statuses: Collection[ReservationStatus] | None = None
+    ) -> list[ReservationRecord]:
+        return await self._engine.read(
+            partial(
+                sql_ops.list_reservations,
+                owner=self._owner,
+                station=station,
+                statuses=None if statuses is None else tuple(statuses),
+            )
+        )
+
+    # -- audit -------------------------------------------------------------------------------------
+    async def audit(self, entry: AuditEntry) -> None:
+        await self._engine.write(partial(sql_ops.append_audit, owner=self._owner, entry=entry))
+
+    async def list_audit(self, *, station: str | None = None, limit: int = 100) -> list[AuditRecord]:
+        return await self._engine.read(partial(sql_ops.list_audit, owner=self._owner, station=station, limit=limit))
+
+    # -- operations --------------------------------------------------------------------------------
+    async def backup(self, path: str | os.PathLike[str]) -> None:
+        await self._engine.backup(Path(path))
+
+    async def size_bytes(self) -> int:
+        return self._engine.size_bytes()
+
+    def writer_stats(self) -> WriterStats:
+        return self._engine.stats()
+
+    async def close(self) -> None:
+        await self._engine.close()
+
+
+if TYPE_CHECKING:  # mypy proves that SqliteStore fills the Store protocol
+    _conforms: type[Store] = SqliteStore
