@@ -128,6 +128,7 @@ def _finish_checked(files: list[SourceFile], diags: list[Diagnostic], revision: 
     by_kind: dict[str, list[tuple[dict[str, Any], m.Src]]] = {k: [] for k in _LABELS}
     broken: dict[str, set[str]] = {}
     ndocs = 0
+    unsure_owner = any(not sf.ok for sf in files)  # an unreadable file may hold the Owner
     for sf in files:
         if not sf.ok:
             continue
@@ -138,6 +139,7 @@ def _finish_checked(files: list[SourceFile], diags: list[Diagnostic], revision: 
             ndocs += 1
             kind = check_envelope(doc, sf.name, i, diags)
             if kind is None:
+                unsure_owner |= isinstance(doc, dict) and doc.get("kind") == "Owner"
                 continue
             if validate_document(kind, doc, sf.name, i, diags):
                 by_kind[kind].append((doc, m.Src(sf.name, i)))
@@ -149,6 +151,8 @@ def _finish_checked(files: list[SourceFile], diags: list[Diagnostic], revision: 
                     g = doc["spec"].get("group")
                     if isinstance(g, str):
                         broken.setdefault("access group", set()).add(g)
+    if unsure_owner:
+        broken.setdefault("owner", set()).add("?")
     desired = _build(files, by_kind, broken, diags, revision)
     resolve(diags, {sf.name: sf.text for sf in files if sf.ok})
     _dedupe(diags)

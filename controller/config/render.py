@@ -67,24 +67,27 @@ def station_view(desired: m.DesiredState, eff: EffectiveStation, today: dt.date)
     }
 
 
-def _views(desired: m.DesiredState, station: str | None, boot: BootInfo | None) -> list[dict[str, Any]]:
-    today = dt.date.today()
+def _views(desired: m.DesiredState, station: str | None, boot: BootInfo | None,
+           today: dt.date | None = None) -> list[dict[str, Any]]:
+    today = today or dt.date.today()
     stations = sorted(desired.stations.values(), key=lambda s: s.name)
     if station:
         stations = [s for s in stations if station in (s.name, s.identity) or s.identity.upper() == station.upper()]
     return [station_view(desired, effective_station(desired, s, boot), today) for s in stations]
 
 
-def render_json(desired: m.DesiredState, station: str | None, boot: BootInfo | None, out: TextIO) -> None:
+def render_json(desired: m.DesiredState, station: str | None, boot: BootInfo | None, out: TextIO, *,
+                today: dt.date | None = None) -> None:
+    """`today` decides which cards have expired (default: the local date)."""
     json.dump({"revision": desired.revision, "owner": desired.owner.name,
-               "stations": _views(desired, station, boot)}, out, indent=2)
+               "stations": _views(desired, station, boot, today)}, out, indent=2)
     out.write("\n")
 
 
 def render_human(desired: m.DesiredState, station: str | None, boot: BootInfo | None, out: TextIO,
-                 max_entries: int = 10) -> None:
+                 max_entries: int = 10, *, today: dt.date | None = None) -> None:
     out.write(f"# owner {desired.owner.name!r}, revision {desired.revision}\n")
-    for v in _views(desired, station, boot):
+    for v in _views(desired, station, boot, today):
         state = "operative" if v["operative"] else "NOT ACTIVATED (kept inoperative)"
         out.write(f'\nstation "{v["name"]}" (identity {v["identity"]}), {state}, plan {v["plan"]}, '
                   f'visibility {v["visibility"]}\n')

@@ -82,8 +82,10 @@ def validate_document(kind: str, doc: dict[str, Any], file: str, index: int,
         if v.is_valid(doc):
             return True
         errors = list(v.iter_errors(doc))
-    except (ValueError, TypeError) as exc:  # e.g. a non-string mapping key
-        diags.append(Diagnostic("schema", f"document cannot be checked: {exc}", file=file, doc=index,
+    except (ValueError, TypeError):  # e.g. a non-string mapping key
+        path, key = _first_bad_key(doc)
+        diags.append(Diagnostic("non-string-key", f"mapping key {key} is not text", file=file, doc=index,
+                                path=path, at_key=True,
                                 hint="mapping keys must be plain text; quote keys such as 1: or yes:"))
         return False
     before = len(diags)
@@ -92,6 +94,23 @@ def validate_document(kind: str, doc: dict[str, Any], file: str, index: int,
     if len(diags) == before:  # never report "invalid" without saying why
         diags.append(Diagnostic("schema", "document does not match the schema", file=file, doc=index))
     return False
+
+
+def _first_bad_key(node: Any, path: tuple[PathElem, ...] = ()) -> tuple[tuple[PathElem, ...], str]:
+    """Path to the first mapping key that is not a string (for the position of the error)."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if not isinstance(k, str):
+                return (*path, str(k)), repr(k)
+            found = _first_bad_key(v, (*path, k))
+            if found[1]:
+                return found
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            found = _first_bad_key(v, (*path, i))
+            if found[1]:
+                return found
+    return path, ""
 
 
 def _translate(kind: str, err: Any, file: str, index: int) -> list[Diagnostic]:
@@ -108,7 +127,8 @@ def _translate_one(kind: str, err: Any, file: str, index: int) -> Diagnostic | l
     if "idTag" in path or "parentIdTag" in path:  # never show an idTag whole
         inst = mask_id_tag(inst) if isinstance(inst, str) else inst
     if leaf in ("idTag", "parentIdTag") and name in ("type",):
-        return Diagnostic("idtag-not-string", f"{leaf} must be a quoted string, got {_type_name(inst)}",
+        got = _type_name(inst).split(" (")[0]  # never the value: it is an idTag
+        return Diagnostic("idtag-not-string", f"{leaf} must be a quoted string, got {got}",
                           file=file, doc=index, path=path,
                           hint='quote it: YAML reads 00412345 as a number and NO as false')
     if name in ("additionalProperties", "unevaluatedProperties"):
@@ -117,8 +137,11 @@ def _translate_one(kind: str, err: Any, file: str, index: int) -> Diagnostic | l
         msgs = []
         if name == "unevaluatedProperties":  # known fields that failed their own checks show up here too
             unexpected = [p for p in unexpected if p not in allowed]
+        in_cards = "cards" in path
         for prop in unexpected:
             near = suggest(prop, allowed)
+            if in_cards:  # a mis-indented card can put an idTag in key position: never show it whole
+                prop = mask_id_tag(prop)
             hint = f'did you mean "{near}"?' if near else (
                 f"allowed here: {', '.join(sorted(allowed))}" if allowed else None)
             msgs.append(Diagnostic("unknown-field", f"unknown field {prop!r}", file=file, doc=index,

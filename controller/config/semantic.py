@@ -297,8 +297,8 @@ def check_station(c: Checker, st: m.Station, ds: m.DesiredState) -> None:
                 continue
             reported.add(key)
             c.err("managed-key-conflict", f"{key} is set to {declared!r} but chargeops must keep it {derived!r} "
-                  f"because {why}", src, ("spec",), f"remove {key} from ocppConfiguration (station, profiles "
-                  f"{', '.join(eff.profiles) or '-'} or owner defaults)")
+                  f"because {why}", src, _declared_key(st, key), f"remove {key} from ocppConfiguration (station, "
+                  f"profiles {', '.join(eff.profiles) or '-'} or owner defaults)", at_key=True)
         if eff.offline_authorization and "offline" not in reported:
             for i, ee in enumerate(eff.evses):
                 pol = ds.reservation_policies.get(ee.reservation_policy or "")
@@ -311,8 +311,17 @@ def check_station(c: Checker, st: m.Station, ds: m.DesiredState) -> None:
                     break
         if eff.security_profile >= 1 and st.authorization_key is None and "creds" not in reported:
             reported.add("creds")
+            where = ("spec", "securityProfile") if st.settings.security_profile is not None else ("spec",)
             c.err("missing-credentials", f"security profile {eff.security_profile} needs an AuthorizationKey",
-                  src, ("spec",), "add credentials: {authorizationKey: {env: <VARIABLE>}}")
+                  src, where, "add credentials: {authorizationKey: {env: <VARIABLE>}}", at_key=True)
+
+
+def _declared_key(st: m.Station, key: str) -> Path:
+    """Where the station itself declares an OCPP key (any spelling), else its spec (a profile or default)."""
+    for k in st.settings.ocpp_configuration or {}:
+        if k.upper() == key.upper():
+            return ("spec", "ocppConfiguration", k)
+    return ("spec",)
 
 
 def check_policy(c: Checker, p: m.ReservationPolicy, ds: m.DesiredState) -> None:

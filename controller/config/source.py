@@ -171,7 +171,7 @@ def _decode_error(name: str, text: str, message: str) -> Diagnostic:
     detail = message.splitlines()[-1].strip() if "\n" in message else first
     if m:
         return Diagnostic("yaml-syntax", f"invalid YAML: {detail}", file=name, line=int(m.group(1)),
-                          column=int(m.group(2)) + 1,
+                          column=int(m.group(2)),
                           hint="check indentation, brackets and quotes around this point")
     return Diagnostic("yaml-syntax", f"invalid YAML: {first}", file=name, line=1, column=1)
 

@@ -1,0 +1,1 @@
+"""Tests of the owner-configuration package (controller/config)."""
