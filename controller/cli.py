@@ -55,6 +55,57 @@ def _render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _server_settings(args: argparse.Namespace) -> object:
+    from pathlib import Path
+
+    from .hw.server import ServerSettings
+
+    return ServerSettings(host=args.host, port=args.port,
+                          tls_cert=Path(args.tls_cert) if args.tls_cert else None,
+                          tls_key=Path(args.tls_key) if args.tls_key else None,
+                          secrets_dir=Path(args.secrets_dir) if args.secrets_dir else None)
+
+
+def _setup_logging(level: str) -> None:
+    import logging
+
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("websockets", "ocpp"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import asyncio
+    from pathlib import Path
+
+    from .config import report
+    from .config.diagnostics import ConfigError
+    from .hw.server import ServerSettings
+    from .runtime.controller import Controller, ControllerSettings
+
+    _setup_logging(args.log_level)
+    server = _server_settings(args)
+    assert isinstance(server, ServerSettings)
+    settings = ControllerSettings(repo=Path(args.repo), db_path=Path(args.db), server=server)
+    try:
+        asyncio.run(Controller(settings).run_forever())
+    except ConfigError as exc:
+        report.human(exc.diagnostics, 0, 0, sys.stderr)
+        sys.stderr.write("chargeops run: the owner repository is invalid; nothing was started\n")
+        return 1
+    return 0
+
+
+def _add_server_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=9000, help="OCPP websocket port (default 9000; 0 = any free)")
+    p.add_argument("--tls-cert", help="certificate (PEM) for wss:// and security profile 2")
+    p.add_argument("--tls-key", help="private key (PEM) of --tls-cert")
+    p.add_argument("--secrets-dir", help="directory that holds the files named by {file: ...} secret references")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="chargeops", description="GitOps controller for EV charging stations")
     sub = p.add_subparsers(dest="command", required=True)
@@ -71,6 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="assume BootNotification info for boot-selected profiles (vendor=, model=, firmware=)")
     r.add_argument("--format", choices=["human", "json"], default="human")
     r.set_defaults(func=_render)
+
+    run = sub.add_parser("run", help="run the controller: the OCPP 1.6J central system for the owner's chargers")
+    run.add_argument("repo", help="owner repository directory")
+    run.add_argument("--db", default="chargeops.db", help="SQLite database file (default chargeops.db)")
+    _add_server_args(run)
+    run.set_defaults(func=_run)
     return p
 
 

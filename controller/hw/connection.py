@@ -1,0 +1,494 @@
+"""One OCPP-J connection: receive loop, incoming-call dispatch, outgoing calls, limits.
+
+Role: the asyncio layer over ``controller.hw.ocppj`` for one websocket, on either side (the central
+system's ``ServerConnection`` or a simulated charger's ``ClientConnection``). Boundary: it knows frames,
+actions and timing, never what a payload means: incoming calls go to a handler table
+(action -> ``async def handler(call) -> payload``) and outgoing calls come from ``ChargerPort``.
+
+Guarantees:
+
+- One outstanding outgoing CALL per connection. ``call(..., priority=True)`` (driver-facing work) goes
+  ahead of queued ordinary calls (reconcile work); within a class the order is FIFO.
+- The receive loop never runs handlers: incoming CALLs are queued and handled one at a time, in order,
+  by a dispatch task, so replies to our own calls are matched while a handler runs. A handler may
+  schedule work that calls the charger, but must not await ``call()`` itself (it raises RuntimeError).
+- A handler raising ``OcppCallError`` is answered with that CALLERROR; an unknown action with
+  NotImplemented; any other exception with InternalError (and logged); ``CloseWithoutReply`` sends
+  nothing and closes the socket.
+- A call that gets no answer within its timeout raises ``ChargerUnavailable(TIMEOUT)``; its late answer
+  is logged and dropped. Closing the connection (peer gone, ``close()``, ``replace()``) fails the
+  in-flight call and every queued call with ``ChargerUnavailable`` at once.
+- Limits: the frame size is websockets' ``max_size`` (``websocket_options`` gives the server its
+  arguments); incoming calls are paced by a token bucket, and a peer that keeps sending calls without
+  waiting for answers overflows a small queue: overflowing calls get a GenericError CALLERROR and, past
+  ``max_rate_strikes``, the socket is closed with 1008. So is it after ``max_bad_frames`` malformed
+  frames (answers to calls we never made count as malformed). Replies to our own calls are never rate
+  limited.
+
+Logs go to ``chargeops.hw.connection`` with the station id: connect/disconnect at INFO, frames at DEBUG
+(redacted: idTags masked, AuthorizationKey values removed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from websockets.exceptions import ConnectionClosed
+
+from controller.hw import ocppj
+from controller.hw.errors import (
+    ChargerRejected,
+    ChargerUnavailable,
+    CloseWithoutReply,
+    OcppCallError,
+    UnavailableReason,
+)
+from controller.hw.ocppj import Call, CallError, CallResult, ErrorCode
+
+Handler = Callable[[Call], Awaitable[Mapping[str, Any]]]
+Handlers = Mapping[str, Handler]
+
+POLICY_VIOLATION = 1008
+DEFAULT_LOGGER = logging.getLogger("chargeops.hw.connection")
+
+
+class WebSocket(Protocol):
+    """What we need of a websockets connection (server or client side)."""
+
+    async def send(self, message: str) -> None: ...
+
+    async def close(self, code: int = 1000, reason: str = "") -> None: ...
+
+    def __aiter__(self) -> AsyncIterator[str | bytes]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionLimits:
+    max_frame_bytes: int = 64 * 1024  # enforced by websockets (max_size), see websocket_options()
+    rate_per_second: float = 20.0  # incoming calls handled per second, sustained
+    burst: int = 100  # ... and in a burst
+    max_queued_calls: int = 16  # calls received but not yet answered; more is a flood
+    max_rate_strikes: int = 50  # overflowing calls tolerated before closing with 1008
+    max_bad_frames: int = 10  # malformed frames tolerated per connection before closing with 1008
+    late_reply_memory: int = 64  # ids of timed-out calls remembered to recognise late answers
+
+
+def websocket_options(limits: ConnectionLimits) -> dict[str, Any]:
+    """Keyword arguments for ``websockets.asyncio.server.serve`` that match these limits."""
+    return {"max_size": limits.max_frame_bytes, "compression": None, "max_queue": 32}
+
+
+@dataclass(slots=True)
+class ConnectionStats:
+    frames_in: int = 0
+    frames_out: int = 0
+    bad_frames: int = 0
+    overflowed_calls: int = 0
+    late_replies: int = 0
+    unknown_replies: int = 0
+
+
+class StationLog(logging.LoggerAdapter[logging.Logger]):
+    """A logger adapter that prefixes messages with the station id (and puts it in ``extra``)."""
+
+    def __init__(self, logger: logging.Logger, station: str) -> None:
+        super().__init__(logger, {"station": station})
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
+        kwargs.setdefault("extra", {}).update(self.extra or {})
+        return f"[{(self.extra or {}).get('station')}] {msg}", kwargs
+
+
+class TokenBucket:
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self._clock = clock
+        self._tokens = float(burst)
+        self._stamp = clock()
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+
+    def take(self) -> bool:
+        self._refill()
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False
+
+    def delay(self) -> float:
+        """Seconds until a token is available (0 if one is)."""
+        self._refill()
+        return 0.0 if self._tokens >= 1.0 else (1.0 - self._tokens) / self.rate
+
+    async def wait(self) -> None:
+        while not self.take():
+            await asyncio.sleep(self.delay())
+
+
+class _ConnectionGone(Exception):
+    """Internal: the connection closed while a call waited; turned into ChargerUnavailable."""
+
+
+class _PriorityGate:
+    """A lock with two FIFO classes of waiters: priority ones are served first."""
+
+    def __init__(self) -> None:
+        self._busy = False
+        self._closed = False
+        self._queues: tuple[deque[asyncio.Future[None]], deque[asyncio.Future[None]]] = (deque(), deque())
+
+    @property
+    def waiting(self) -> int:
+        return sum(1 for queue in self._queues for fut in queue if not fut.done())
+
+    async def acquire(self, priority: bool) -> None:
+        if self._closed:
+            raise _ConnectionGone()
+        if not self._busy and not self.waiting:
+            self._busy = True
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queues[0 if priority else 1].append(future)
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled() and future.exception() is None:
+                self.release()  # we were handed the gate just as we were cancelled: pass it on
+            raise
+
+    def release(self) -> None:
+        for queue in self._queues:
+            while queue:
+                future = queue.popleft()
+                if not future.done():
+                    future.set_result(None)  # ownership passes on; the gate stays busy
+                    return
+        self._busy = False
+
+    def close(self) -> None:
+        self._closed = True
+        for queue in self._queues:
+            while queue:
+                future = queue.popleft()
+                if not future.done():
+                    future.set_exception(_ConnectionGone())
+
+
+@dataclass(slots=True)
+class _Pending:
+    message_id: str
+    action: str
+    future: asyncio.Future[CallResult | CallError]
+
+
+class OcppConnection:
+    """One OCPP-J websocket: ``await run()`` until it closes; ``call()`` from any other task."""
+
+    def __init__(
+        self,
+        ws: WebSocket,
+        station_id: str,
+        handlers: Handlers,
+        *,
+        limits: ConnectionLimits | None = None,
+        logger: logging.Logger | None = None,
+        new_id: Callable[[], str] | None = None,
+        default_timeout: float = 30.0,
+    ) -> None:
+        self._ws = ws
+        self._station = station_id
+        self._handlers = handlers
+        self.limits = limits or ConnectionLimits()
+        self._log = StationLog(logger or DEFAULT_LOGGER, station_id)
+        self._new_id = new_id or (lambda: str(uuid.uuid4()))
+        self.default_timeout = default_timeout
+        self._gate = _PriorityGate()
+        self._pending: _Pending | None = None
+        self._late: OrderedDict[str, str] = OrderedDict()
+        self._incoming: deque[Call] = deque()
+        self._incoming_ready = asyncio.Event()
+        self._bucket = TokenBucket(self.limits.rate_per_second, self.limits.burst)
+        self._strikes = 0
+        self._dispatch_task: asyncio.Task[None] | None = None
+        self._closer: asyncio.Task[None] | None = None
+        self._closed = False
+        self._close_reason = UnavailableReason.CONNECTION_LOST
+        self._close_detail = ""
+        self._finished = asyncio.Event()
+        self.stats = ConnectionStats()
+
+    @property
+    def station_id(self) -> str:
+        return self._station
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def close_reason(self) -> UnavailableReason | None:
+        return self._close_reason if self._closed else None
+
+    async def wait_closed(self) -> None:
+        """Wait until ``run()`` has finished."""
+        await self._finished.wait()
+
+    # --------------------------------------------------------------------------------- receive side
+
+    async def run(self) -> None:
+        """Receive until the socket closes; then fail every outstanding call. Returns, never raises."""
+        self._log.info("connected")
+        self._dispatch_task = asyncio.create_task(self._dispatch_loop(), name=f"ocpp-dispatch-{self._station}")
+        try:
+            async for message in self._ws:
+                if self._closed:
+                    continue  # we are closing: drain until the peer's close frame
+                await self._on_message(message)
+        except ConnectionClosed:
+            pass
+        finally:
+            self._shutdown(UnavailableReason.CONNECTION_LOST, "connection closed")
+            await self._reap()
+            code = getattr(self._ws, "close_code", None)
+            reason = getattr(self._ws, "close_reason", None)
+            self._log.info(
+                "disconnected (%s, code=%s%s)", self._close_reason.value, code, f", {reason!r}" if reason else ""
+            )
+            self._finished.set()
+
+    async def _reap(self) -> None:
+        for task in (self._dispatch_task, self._closer):
+            if task is not None and task is not asyncio.current_task():
+                if not task.done():
+                    task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    async def _on_message(self, message: str | bytes) -> None:
+        self.stats.frames_in += 1
+        try:
+            frame = ocppj.parse(message)
+        except ocppj.FrameError as err:
+            await self._on_bad_frame(err, message)
+            return
+        if self._log.isEnabledFor(logging.DEBUG):
+            self._log.debug("<- %s", ocppj.describe(frame))
+        if isinstance(frame, CallResult | CallError):
+            self._resolve(frame)
+            return
+        if not self._incoming:
+            self._strikes = 0
+        if len(self._incoming) >= self.limits.max_queued_calls:
+            self.stats.overflowed_calls += 1
+            self._strikes += 1
+            if self._strikes > self.limits.max_rate_strikes:
+                self._policy_close("flood: too many calls without waiting for answers")
+                return
+            await self._send_frame(ocppj.error_for(frame, ErrorCode.GENERIC_ERROR, "rate limit exceeded"))
+            return
+        self._incoming.append(frame)
+        self._incoming_ready.set()
+
+    async def _on_bad_frame(self, err: ocppj.FrameError, message: str | bytes) -> None:
+        self.stats.bad_frames += 1
+        self._log.warning("malformed frame dropped (%s): %.80r", err.description, message)
+        pending = self._pending
+        if (
+            err.message_type in (ocppj.MessageType.CALL_RESULT, ocppj.MessageType.CALL_ERROR)
+            and pending is not None
+            and err.message_id == pending.message_id
+            and not pending.future.done()
+        ):
+            pending.future.set_result(CallError(pending.message_id, err.code.value, err.description))
+        elif err.answerable:
+            await self._send_frame(err.to_call_error())
+        if self.stats.bad_frames >= self.limits.max_bad_frames:
+            self._policy_close("too many malformed frames")
+
+    def _resolve(self, frame: CallResult | CallError) -> None:
+        pending = self._pending
+        if pending is not None and pending.message_id == frame.message_id and not pending.future.done():
+            pending.future.set_result(frame)
+            return
+        action = self._late.pop(frame.message_id, None)
+        if action is not None:
+            self.stats.late_replies += 1
+            self._log.info("late answer to %s (%s) dropped", action, frame.message_id)
+        else:  # not ours, never was: counts as a malformed frame (replies are not rate limited)
+            self.stats.unknown_replies += 1
+            self.stats.bad_frames += 1
+            self._log.warning("answer with unknown message id %.40r dropped", frame.message_id)
+            if self.stats.bad_frames >= self.limits.max_bad_frames:
+                self._policy_close("too many malformed frames")
+
+    async def _dispatch_loop(self) -> None:
+        while True:
+            while not self._incoming:
+                self._incoming_ready.clear()
+                await self._incoming_ready.wait()
+            await self._bucket.wait()
+            call = self._incoming.popleft()
+            reply = await self._handle(call)
+            if reply is None or self._closed:
+                continue
+            await self._send_frame(reply)
+
+    async def _handle(self, call: Call) -> CallResult | CallError | None:
+        handler = self._handlers.get(call.action)
+        if handler is None:
+            return ocppj.error_for(call, ErrorCode.NOT_IMPLEMENTED, f"{call.action} is not implemented")
+        try:
+            payload = await handler(call)
+        except OcppCallError as err:
+            return ocppj.error_for(call, err.code, err.description, err.details)
+        except CloseWithoutReply as err:
+            self._log.warning("closing without answering %s: %s", call.action, err.reason)
+            self._shutdown(UnavailableReason.CLOSED, err.reason)
+            self._closer = asyncio.create_task(self._close_socket(err.code, err.reason[:120]))
+            return None
+        except Exception:
+            self._log.exception("handler for %s failed", call.action)
+            return ocppj.error_for(call, ErrorCode.INTERNAL_ERROR, f"{call.action} could not be processed")
+        if not isinstance(payload, Mapping):
+            self._log.error("handler for %s returned %s, not a payload", call.action, type(payload).__name__)
+            return ocppj.error_for(call, ErrorCode.INTERNAL_ERROR, f"{call.action} could not be processed")
+        return ocppj.result_for(call, payload)
+
+    async def _send_frame(self, frame: ocppj.Frame) -> bool:
+        if self._log.isEnabledFor(logging.DEBUG):
+            self._log.debug("-> %s", ocppj.describe(frame))
+        try:
+            await self._ws.send(ocppj.encode(frame))
+        except ConnectionClosed:
+            return False
+        self.stats.frames_out += 1
+        return True
+
+    # -------------------------------------------------------------------------------- calling side
+
+    async def call(
+        self,
+        action: str,
+        payload: Mapping[str, Any],
+        *,
+        timeout: float | None = None,
+        priority: bool = False,
+        sensitive: bool = False,
+    ) -> dict[str, Any]:
+        """Send a CALL and return the CALLRESULT payload.
+
+        Raises ``ChargerUnavailable`` (closed, lost, timeout) or ``ChargerRejected`` (a CALLERROR).
+        ``sensitive`` keeps the payload out of DEBUG logs entirely.
+        """
+        if self._dispatch_task is not None and asyncio.current_task() is self._dispatch_task:
+            raise RuntimeError(
+                f"{action}: an incoming-call handler must not await an outgoing call; schedule it as a task"
+            )
+        if self._closed:
+            raise self._unavailable(action)
+        try:
+            await self._gate.acquire(priority)
+        except _ConnectionGone:
+            raise self._unavailable(action) from None
+        pending: _Pending | None = None
+        try:
+            if self._closed:
+                raise self._unavailable(action)
+            frame = Call(self._new_id(), action, dict(payload))
+            text = ocppj.encode(frame)
+            pending = _Pending(frame.message_id, action, asyncio.get_running_loop().create_future())
+            self._pending = pending
+            if self._log.isEnabledFor(logging.DEBUG):
+                shown = f"CALL {action} {frame.message_id} <redacted>" if sensitive else ocppj.describe(frame)
+                self._log.debug("-> %s", shown)
+            try:
+                await self._ws.send(text)
+            except ConnectionClosed:
+                raise self._unavailable(action) from None
+            self.stats.frames_out += 1
+            limit = self.default_timeout if timeout is None else timeout
+            try:
+                async with asyncio.timeout(limit):
+                    reply = await pending.future
+            except TimeoutError:
+                raise ChargerUnavailable(
+                    self._station, action, UnavailableReason.TIMEOUT, f"no answer within {limit:g}s"
+                ) from None
+            except _ConnectionGone:
+                raise self._unavailable(action) from None
+        finally:
+            if pending is not None:
+                if self._pending is pending:
+                    self._pending = None
+                future = pending.future
+                if future.done() and not future.cancelled():
+                    future.exception()  # retrieved: the connection may have failed it while we were sending
+                else:
+                    future.cancel()  # timed out or the caller gave up: its answer will be late
+                    self._remember_late(pending)
+            self._gate.release()
+        if isinstance(reply, CallError):
+            raise ChargerRejected(
+                self._station, action, code=reply.code, detail=reply.description or "(no description)"
+            )
+        return reply.payload
+
+    def _remember_late(self, pending: _Pending) -> None:
+        self._late[pending.message_id] = pending.action
+        while len(self._late) > self.limits.late_reply_memory:
+            self._late.popitem(last=False)
+
+    def _unavailable(self, action: str) -> ChargerUnavailable:
+        reason = self._close_reason if self._closed else UnavailableReason.OFFLINE
+        return ChargerUnavailable(self._station, action, reason, self._close_detail)
+
+    # ------------------------------------------------------------------------------------- closing
+
+    def _shutdown(self, reason: UnavailableReason, detail: str) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._close_reason = reason
+        self._close_detail = detail
+        pending = self._pending
+        if pending is not None and not pending.future.done():
+            pending.future.set_exception(_ConnectionGone())
+        self._gate.close()
+        self._incoming.clear()
+        task = self._dispatch_task
+        if task is not None and task is not asyncio.current_task() and not task.done():
+            task.cancel()
+
+    def _policy_close(self, detail: str) -> None:
+        self._log.warning("closing with 1008: %s", detail)
+        self._shutdown(UnavailableReason.CLOSED, detail)
+        self._closer = asyncio.create_task(self._close_socket(POLICY_VIOLATION, detail[:120]))
+
+    async def _close_socket(self, code: int, reason: str) -> None:
+        with contextlib.suppress(ConnectionClosed, OSError):
+            await self._ws.close(code, reason)
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Fail outstanding calls now (``CLOSED``), then perform the closing handshake."""
+        self._shutdown(UnavailableReason.CLOSED, reason or "closed")
+        await self._close_socket(code, reason)
+
+    def replace(self) -> None:
+        """A newer connection of this identity won: fail calls now (``REPLACED``), close in background."""
+        if self._closed:
+            return
+        self._log.info("replaced by a newer connection")
+        self._shutdown(UnavailableReason.REPLACED, "replaced by a newer connection")
+        self._closer = asyncio.create_task(self._close_socket(1000, "replaced by a newer connection"))

@@ -1,0 +1,297 @@
+"""The OCPP 1.6J central system's websocket server.
+
+- URL ``ws[s]://host:port/<anything>/<identity>``: the identity is the last path segment. A never-declared
+  identity gets HTTP 404 at the handshake; a station removed from the repository (declared before, known
+  to the store) is still served, so its queued transaction messages drain.
+- Subprotocol ``ocpp1.6``; a charger that offers none is served as 1.6 (old firmware); one that offers
+  only other versions gets HTTP 400. No compression (deflate costs ~50 KiB per connection).
+- Security profiles 1 and 2 (HTTP Basic, over TLS for 2), see ``controller.hw.auth``. The profile
+  enforced is the one the station has confirmed by connecting with it; the declared one is a target.
+- The same identity connecting twice: the newest connection wins; the old one is closed cleanly and its
+  in-flight calls fail as temporary (``REPLACED``).
+- A connect (with or without a boot: a reconnect is not a boot) schedules re-observation of the station.
+- ``GET /healthz`` answers 200 without a websocket upgrade (for load balancers).
+
+Boundary: sockets, handshake and connection registry; message meaning is in ``handlers``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import http
+import logging
+import os
+import ssl
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import NegotiationError
+from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
+
+from controller.hw.auth import (
+    AuthThrottle,
+    identity_from_path,
+    key_bytes,
+    parse_basic_auth,
+    password_matches,
+    resolve_secret,
+)
+from controller.hw.connection import ConnectionLimits, OcppConnection, websocket_options
+from controller.hw.handlers import Csms, StationHandlers
+from controller.hw.port import ChargerPort
+from controller.runtime.state import DesiredHolder
+from controller.store.api import Store
+from controller.store.errors import StoreUnavailable
+from controller.store.records import TransactionStatus
+
+log = logging.getLogger("chargeops.hw.server")
+SUBPROTOCOL = Subprotocol("ocpp1.6")
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 9000
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    secrets_dir: Path | None = None
+    limits: ConnectionLimits = dataclasses.field(default_factory=ConnectionLimits)
+    call_timeout: float = 30.0
+    ping_interval: float | None = 60.0
+    ping_timeout: float | None = 60.0
+    open_timeout: float = 10.0  # slow-loris handshakes are dropped after this
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
+
+
+class ActiveSessions:
+    """Active sessions per card (upper-case idTag), in memory; rebuilt from the store at start."""
+
+    def __init__(self) -> None:
+        self._by_tx: dict[int, str] = {}
+        self._count: dict[str, int] = {}
+
+    def count(self, id_tag_key: str) -> int:
+        return self._count.get(id_tag_key, 0)
+
+    def started(self, transaction_id: int, station: str, connector: int, id_tag_key: str) -> None:
+        if transaction_id in self._by_tx:
+            return
+        self._by_tx[transaction_id] = id_tag_key
+        self._count[id_tag_key] = self._count.get(id_tag_key, 0) + 1
+
+    def stopped(self, transaction_id: int) -> None:
+        key = self._by_tx.pop(transaction_id, None)
+        if key is not None:
+            n = self._count.get(key, 1) - 1
+            if n > 0:
+                self._count[key] = n
+            else:
+                self._count.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._by_tx)
+
+
+@dataclasses.dataclass
+class Connected:
+    identity: str
+    conn: OcppConnection
+    port: ChargerPort
+    handlers: StationHandlers
+    security_profile: int
+    since: dt.datetime
+
+
+class CentralSystem:
+    """Accepts charger connections and answers them from the desired state and the store."""
+
+    def __init__(self, desired: DesiredHolder, store: Store, settings: ServerSettings | None = None, *,
+                 clock: Callable[[], dt.datetime] = utc_now, env: Mapping[str, str] | None = None,
+                 on_connect: Callable[[str, str], None] | None = None):
+        self.desired = desired
+        self.store = store
+        self.settings = settings or ServerSettings()
+        self.clock = clock
+        self.env = os.environ if env is None else env
+        self.sessions = ActiveSessions()
+        self.throttle = AuthThrottle()
+        self.connections: dict[str, Connected] = {}
+        # connection -> (identity, security profile, matched the pending key), from handshake to handler
+        self._handshakes: weakref.WeakKeyDictionary[ServerConnection, tuple[str, int, bool]] = (
+            weakref.WeakKeyDictionary())
+        self._server: Server | None = None
+        self._on_connect = on_connect or (lambda identity, reason: None)
+        self.csms = Csms(desired=desired, store=store, sessions=self.sessions, clock=clock,
+                         schedule=self._schedule, known_station=self._known)
+
+    # ------------------------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        for tx in await self.store.list_transactions(status=TransactionStatus.ACTIVE, limit=10_000_000):
+            self.sessions.started(tx.id, tx.station, tx.connector_id or 0, (tx.id_tag or "").upper())
+        ssl_ctx = None
+        if self.settings.tls:
+            ssl_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ssl_ctx.load_cert_chain(str(self.settings.tls_cert), str(self.settings.tls_key))
+        opts: dict[str, Any] = websocket_options(self.settings.limits)
+        self._server = await serve(
+            self._handle, self.settings.host, self.settings.port,
+            process_request=self._process_request, select_subprotocol=self._select_subprotocol,
+            subprotocols=[SUBPROTOCOL], ssl=ssl_ctx, ping_interval=self.settings.ping_interval,
+            ping_timeout=self.settings.ping_timeout, open_timeout=self.settings.open_timeout,
+            server_header="chargeops", **opts)
+        log.info("central system listening on %s://%s:%d", "wss" if ssl_ctx else "ws", self.settings.host,
+                 self.port)
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        sock = next(iter(self._server.sockets))
+        return int(sock.getsockname()[1])
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 10)
+            self._server = None
+
+    def port_for(self, identity: str) -> ChargerPort | None:
+        c = self.connections.get(identity.upper())
+        return c.port if c is not None and not c.conn.closed else None
+
+    def online(self) -> list[str]:
+        return sorted(c.identity for c in self.connections.values() if not c.conn.closed)
+
+    def _schedule(self, identity: str, reason: str) -> None:
+        self._on_connect(identity, reason)
+
+    async def _known(self, identity: str) -> bool:
+        if self.desired.station(identity) is not None or self.desired.was_declared(identity):
+            return True
+        try:
+            return await self.store.get_station(identity) is not None
+        except StoreUnavailable:
+            return False
+
+    # ------------------------------------------------------------------------------------ handshake
+
+    async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        if request.path.split("?")[0].rstrip("/") == "/healthz":
+            return connection.respond(http.HTTPStatus.OK, "ok\n")
+        identity = identity_from_path(request.path)
+        peer = _peer(connection)
+        if identity is None:
+            return connection.respond(http.HTTPStatus.NOT_FOUND, "no charge point identity in the URL\n")
+        if not await self._known(identity):
+            log.info("refused unknown identity %r from %s", identity[:48], peer)
+            return connection.respond(http.HTTPStatus.NOT_FOUND, "unknown charge point\n")
+        station = self.desired.station(identity)
+        try:
+            rec = await self.store.get_station(identity)
+        except StoreUnavailable:
+            rec = None
+        keys: list[bytes] = []
+        if station is not None and station.authorization_key is not None:
+            secret = resolve_secret(station.authorization_key, self.settings.secrets_dir, self.env)
+            if secret:
+                keys.append(key_bytes(secret))
+        confirmed = rec.security_profile if rec is not None and rec.security_profile is not None else 0
+        creds = parse_basic_auth(request.headers.get("Authorization"))
+        if creds is None:
+            if confirmed >= 1:
+                return await self._refuse(connection, identity, peer, "no credentials (station confirmed "
+                                          f"security profile {confirmed})")
+            self._handshakes[connection] = (identity, 0, False)
+            return None
+        user, password = creds
+        if user.upper() != identity.upper():
+            return await self._refuse(connection, identity, peer, f"user {user[:48]!r} is not the identity")
+        ok = bool(keys) and password_matches(password, keys)
+        pending = False
+        if not ok and rec is not None and rec.credentials.accepts(password):
+            ok = True
+            pending = rec.credentials.pending_key is not None and password_matches(
+                password, [rec.credentials.pending_key])
+        if not ok:
+            return await self._refuse(connection, identity, peer, "wrong password" if keys or rec
+                                      else "no key configured for the station")
+        self.throttle.succeeded(identity, peer)
+        self._handshakes[connection] = (identity, 2 if self.settings.tls else 1, pending)
+        return None
+
+    async def _refuse(self, connection: ServerConnection, identity: str, peer: str, why: str) -> Response:
+        delay = self.throttle.delay_for(identity, peer)
+        self.throttle.failed(identity, peer, why)
+        if delay:
+            await asyncio.sleep(delay)
+        resp = connection.respond(http.HTTPStatus.UNAUTHORIZED, "authentication required\n")
+        resp.headers["WWW-Authenticate"] = 'Basic realm="chargeops", charset="UTF-8"'
+        return resp
+
+    def _select_subprotocol(self, connection: ServerConnection,
+                            subprotocols: Sequence[Subprotocol]) -> Subprotocol | None:
+        if SUBPROTOCOL in subprotocols:
+            return SUBPROTOCOL
+        if not subprotocols:
+            return None  # old firmware: served as 1.6
+        raise NegotiationError(f"unsupported subprotocols {list(subprotocols)}; this central system speaks "
+                               "ocpp1.6")
+
+    # ------------------------------------------------------------------------------------ connection
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        hs = self._handshakes.pop(ws, None)
+        if hs is None:
+            await ws.close(1011, "handshake state lost")
+            return
+        identity, profile, pending = hs
+        key = identity.upper()
+        handlers = StationHandlers(identity, self.csms)
+        conn = OcppConnection(ws, identity, handlers.table(), limits=self.settings.limits,
+                              default_timeout=self.settings.call_timeout)
+        port = ChargerPort(conn, timeout=self.settings.call_timeout)
+        now = self.clock()
+        old = self.connections.get(key)
+        if old is not None and not old.conn.closed:
+            log.info("station %s connected again from %s: the newest connection wins", identity, _peer(ws))
+            old.conn.replace()
+        self.connections[key] = Connected(identity, conn, port, handlers, profile, now)
+        try:
+            with contextlib.suppress(StoreUnavailable):
+                await self.store.set_online(identity, True, now)
+                if pending:
+                    await self.store.confirm_pending_key(identity, now)
+                if profile >= 1:
+                    rec = await self.store.get_station(identity)
+                    if rec is None or (rec.security_profile or 0) < profile:
+                        await self.store.record_security_profile(identity, profile)
+            self._schedule(identity, "connect")
+            await conn.run()
+        finally:
+            current = self.connections.get(key)
+            if current is not None and current.conn is conn:
+                del self.connections[key]
+                with contextlib.suppress(StoreUnavailable):
+                    await self.store.set_online(identity, False, self.clock())
+
+
+def _peer(connection: ServerConnection) -> str:
+    addr = connection.remote_address
+    return f"{addr[0]}:{addr[1]}" if isinstance(addr, tuple) and len(addr) >= 2 else str(addr)
+
+
