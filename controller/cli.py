@@ -97,6 +97,45 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    import asyncio
+    from pathlib import Path
+
+    from .runtime.demo import demo
+
+    _setup_logging(args.log_level)
+    return asyncio.run(demo(Path(args.repo), sys.stdout, duration=args.duration, sessions=args.sessions))
+
+
+def _backup(args: argparse.Namespace) -> int:
+    import asyncio
+    from pathlib import Path
+
+    from .store.sqlite import SqliteStore
+
+    src = Path(args.db)
+    if not src.exists():
+        sys.stderr.write(f"chargeops backup: no database at {src}\n")
+        return 1
+
+    async def go() -> None:
+        store = await SqliteStore.open(src, owner="-")  # a backup copies every owner's data
+        try:
+            await store.backup(args.to)
+        finally:
+            await store.close()
+
+    asyncio.run(go())
+    sys.stdout.write(f"backup of {src} written to {args.to}\n")
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from .hw.sim.cli import simulate_main
+
+    return simulate_main(args.rest)
+
+
 def _add_server_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=9000, help="OCPP websocket port (default 9000; 0 = any free)")
@@ -128,6 +167,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--db", default="chargeops.db", help="SQLite database file (default chargeops.db)")
     _add_server_args(run)
     run.set_defaults(func=_run)
+
+    d = sub.add_parser("demo", help="run the controller on a repository with a simulated charger per station")
+    d.add_argument("repo", nargs="?", default="examples/owner-configs/workplace-garage")
+    d.add_argument("--duration", type=float, default=15.0, help="seconds of simulated driving (default 15)")
+    d.add_argument("--sessions", type=int, default=6, help="sessions the simulated drivers start (default 6)")
+    d.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    d.set_defaults(func=_demo)
+
+    b = sub.add_parser("backup", help="online backup of the controller's store (safe while it runs)")
+    b.add_argument("--db", default="chargeops.db", help="the store (default chargeops.db)")
+    b.add_argument("--to", required=True, help="file to write the backup to")
+    b.set_defaults(func=_backup)
+
+    sim = sub.add_parser("simulate", help="run simulated OCPP 1.6J chargers against a central system",
+                         add_help=False)
+    sim.add_argument("rest", nargs=argparse.REMAINDER)
+    sim.set_defaults(func=_simulate)
     return p
 
 

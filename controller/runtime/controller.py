@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import datetime as dt
 import logging
 import signal
 from pathlib import Path
@@ -42,6 +43,7 @@ class Controller:
         self.central: CentralSystem | None = None
         self.workers: StationWorkers | None = None
         self.ready = asyncio.Event()
+        self._housekeeping: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         result = await asyncio.to_thread(validate_paths, [self.settings.repo])
@@ -54,7 +56,22 @@ class Controller:
         self.central = central
         self.workers = StationWorkers(self.desired, self.store, central.port_for, utc_now)
         await central.start()
+        self._housekeeping = asyncio.create_task(self._retention(), name="retention")
         self.ready.set()
+
+    async def _retention(self, every: float = 3600.0) -> None:
+        """Purge meter values older than the owner's retention period, hourly."""
+        while True:
+            desired = self.desired.desired
+            if desired is not None and self.store is not None:
+                days = desired.owner.data_retention.meter_values_days
+                try:
+                    purged = await self.store.purge_meter_values(utc_now() - dt.timedelta(days=days))
+                    if purged:
+                        log.info("retention: purged %d meter values older than %d days", purged, days)
+                except Exception as exc:  # housekeeping must never stop the controller
+                    log.warning("retention: purge failed: %s", exc)
+            await asyncio.sleep(every)
 
     def _schedule(self, identity: str, reason: str) -> None:
         if self.workers is not None:
@@ -66,6 +83,10 @@ class Controller:
         return self.central.port
 
     async def stop(self) -> None:
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._housekeeping
         if self.central is not None:
             await self.central.stop()
         if self.workers is not None:
