@@ -20,7 +20,8 @@ Guarantees:
   in-flight call and every queued call with ``ChargerUnavailable`` at once.
 - Limits: the frame size is websockets' ``max_size`` (``websocket_options`` gives the server its
   arguments); incoming calls are paced by a token bucket, and a peer that keeps sending calls without
-  waiting for answers overflows a small queue: overflowing calls get a GenericError CALLERROR and, past
+  waiting for answers overflows a small queue: overflowing calls get a GenericError CALLERROR (transaction
+  messages get no answer and the socket is closed instead, so the charger re-sends them) and, past
   ``max_rate_strikes``, the socket is closed with 1008. So is it after ``max_bad_frames`` malformed
   frames (answers to calls we never made count as malformed). Replies to our own calls are never rate
   limited.
@@ -57,6 +58,8 @@ Handler = Callable[[Call], Awaitable[Mapping[str, Any]]]
 Handlers = Mapping[str, Handler]
 
 POLICY_VIOLATION = 1008
+# messages a charger queues and retries; a CALLERROR makes it drop them, so they are never refused
+TRANSACTION_ACTIONS = frozenset({"StartTransaction", "StopTransaction", "MeterValues"})
 DEFAULT_LOGGER = logging.getLogger("chargeops.hw.connection")
 
 
@@ -295,6 +298,11 @@ class OcppConnection:
             self._strikes += 1
             if self._strikes > self.limits.max_rate_strikes:
                 self._policy_close("flood: too many calls without waiting for answers")
+                return
+            if frame.action in TRANSACTION_ACTIONS:
+                # never a CALLERROR for a transaction message (the charger would drop it after its retries):
+                # leave it unanswered and close, the charger keeps it and sends it again
+                self._policy_close(f"flood: {frame.action} left unanswered, to be re-sent")
                 return
             await self._send_frame(ocppj.error_for(frame, ErrorCode.GENERIC_ERROR, "rate limit exceeded"))
             return

@@ -223,10 +223,12 @@ class CentralSystem:
             return await self._refuse(connection, identity, peer, f"user {user[:48]!r} is not the identity")
         ok = bool(keys) and password_matches(password, keys)
         pending = False
-        if not ok and rec is not None and rec.credentials.accepts(password):
-            ok = True
-            pending = rec.credentials.pending_key is not None and password_matches(
-                password, [rec.credentials.pending_key])
+        if rec is not None:
+            creds_ = rec.credentials
+            if creds_.pending_key is not None and password_matches(password, [creds_.pending_key]):
+                ok = pending = True  # the charger now uses the key we sent: confirm it
+            elif not ok and creds_.accepts(password):
+                ok = True  # the confirmed (older) key, during a rotation
         if not ok:
             return await self._refuse(connection, identity, peer, "wrong password" if keys or rec
                                       else "no key configured for the station")

@@ -54,7 +54,8 @@ class Controller:
         central = CentralSystem(self.desired, self.store, self.settings.server, clock=utc_now,
                                 on_connect=lambda identity, reason: self._schedule(identity, reason))
         self.central = central
-        self.workers = StationWorkers(self.desired, self.store, central.port_for, utc_now)
+        self.workers = StationWorkers(self.desired, self.store, central.port_for, utc_now,
+                                      secrets_dir=self.settings.server.secrets_dir, tls=self.settings.server.tls)
         await central.start()
         self._housekeeping = asyncio.create_task(self._retention(), name="retention")
         self.ready.set()

@@ -6,7 +6,9 @@ a global limit. A look:
 
 1. re-observes: TriggerMessage(StatusNotification) and a full GetConfiguration, recorded in the store
    (a reconnect is not a boot: the charger may have changed while we were away);
-2. for a station that is not activated or was removed from the repository: makes it Inoperative
+2. for a station whose declared security profile is above the one it has confirmed: the next step
+   towards it (AuthorizationKey, then SecurityProfile);
+3. for a station that is not activated or was removed from the repository: makes it Inoperative
    (ChangeAvailability on connector 0, which persists across reboots) and turns offline authorization
    off (LocalAuthorizeOffline / LocalAuthListEnabled = false) where the charger reports them as true.
    Nothing is pushed blindly: only what differs from what was just read.
@@ -23,10 +25,13 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from ocpp.v16.enums import AvailabilityType, MessageTrigger
 
+from controller.hw.auth import key_bytes, resolve_secret
 from controller.hw.errors import ChargerError
 from controller.hw.port import ChargerPort, ConfigurationReport
 from controller.runtime.state import DesiredHolder
@@ -40,7 +45,8 @@ OFFLINE_AUTH_KEYS = ("LocalAuthorizeOffline", "LocalAuthListEnabled")
 
 class StationWorkers:
     def __init__(self, desired: DesiredHolder, store: Store, port_for: Callable[[str], ChargerPort | None],
-                 clock: Callable[[], dt.datetime], max_concurrent: int = 200):
+                 clock: Callable[[], dt.datetime], max_concurrent: int = 200, *,
+                 secrets_dir: Path | None = None, env: Mapping[str, str] | None = None, tls: bool = False):
         self.desired = desired
         self.store = store
         self.port_for = port_for
@@ -50,6 +56,9 @@ class StationWorkers:
         self._events: dict[str, asyncio.Event] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self.looks = 0  # completed looks (for tests and metrics)
+        self.secrets_dir = secrets_dir
+        self.env = os.environ if env is None else env
+        self.tls = tls
 
     def schedule(self, identity: str, reason: str) -> None:
         key = identity.upper()
@@ -95,9 +104,54 @@ class StationWorkers:
             keys = [ConfigKey(e.key, e.value, e.readonly) for e in report.entries]
             await self.store.record_configuration(identity, keys, self.clock(), complete=True)
         eff = self.desired.effective(identity)
-        if eff is not None and eff.operative:
+        if eff is None or not eff.operative:
+            await self._keep_inert(identity, port, report)
             return
-        await self._keep_inert(identity, port, report)
+        if eff.security_profile >= 1 and reasons & {"connect", "boot"}:
+            await self._step_up_security(identity, port, eff.security_profile, report)
+
+    async def _step_up_security(self, identity: str, port: ChargerPort, target: int,
+                                report: ConfigurationReport | None) -> None:
+        """Reach the declared security profile step by step (DESIGN §3): AuthorizationKey first (written
+        to the store as pending before it is sent, accepted alongside the old one until the charger
+        connects with it), then SecurityProfile, which a charger only ever raises. Profile 2 also needs
+        the controller to listen with TLS and the charger to trust its certificate."""
+        station = self.desired.station(identity)
+        rec = await self.store.get_station(identity)
+        if station is None or station.authorization_key is None or rec is None:
+            return
+        secret = resolve_secret(station.authorization_key, self.secrets_dir, self.env)
+        if not secret:
+            log.warning("station %s: secret %s for its AuthorizationKey is not available", identity,
+                        station.authorization_key.describe())
+            return
+        key = key_bytes(secret)
+        confirmed = rec.security_profile or 0
+        if confirmed >= target:
+            return
+        creds = rec.credentials
+        key_known = creds.confirmed_fingerprint is not None and creds.accepts(key) and creds.pending_key != key
+        if not key_known and creds.pending_key != key:
+            await self.store.set_pending_key(identity, key)
+            status = await port.change_configuration("AuthorizationKey", key.hex())
+            await self._audit(identity, "ChangeConfiguration", {"key": "AuthorizationKey", "new": "(redacted)",
+                                                               "result": status.value,
+                                                               "why": f"security profile {target} declared"})
+            if status.value not in ("Accepted", "RebootRequired"):
+                return
+        entry = report.get("SecurityProfile") if report is not None else None
+        if entry is None or entry.readonly:
+            log.info("station %s: does not report SecurityProfile; it keeps profile %d until configured at the "
+                     "charger", identity, confirmed)
+            return
+        step = 2 if target >= 2 and self.tls else 1
+        current = (entry.value or "").strip()
+        if current.isdigit() and int(current) >= step:
+            return  # set already: the charger uses it from its next connection
+        status = await port.change_configuration("SecurityProfile", str(step))
+        await self._audit(identity, "ChangeConfiguration", {"key": "SecurityProfile", "old": entry.value,
+                                                           "new": str(step), "result": status.value,
+                                                           "why": f"security profile {target} declared"})
 
     async def _keep_inert(self, identity: str, port: ChargerPort, report: ConfigurationReport | None) -> None:
         rec = await self.store.get_station(identity)

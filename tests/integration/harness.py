@@ -58,7 +58,8 @@ async def csms(tmp: Path, desired: DesiredState, *, env: Mapping[str, str] | Non
     box: list[StationWorkers] = []
     central = CentralSystem(holder, store, settings or ServerSettings(port=0, call_timeout=3.0), env=env or {},
                             on_connect=lambda identity, reason: box[0].schedule(identity, reason))
-    workers = StationWorkers(holder, store, central.port_for, utc_now)
+    workers = StationWorkers(holder, store, central.port_for, utc_now, env=env or {},
+                             tls=central.settings.tls)
     box.append(workers)
     await central.start()
     try:

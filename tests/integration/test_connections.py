@@ -197,3 +197,31 @@ def test_the_identity_is_the_last_path_segment_whatever_the_prefix(tmp_path: Pat
             assert await h.store.get_station("ST-1") is not None
 
     run(scenario())
+
+
+def test_a_declared_security_profile_is_reached_step_by_step(tmp_path: Path) -> None:
+    desired = desired_of(owner(), station("st-1", securityProfile=1,
+                                          credentials={"authorizationKey": {"env": "KEY_ST1"}}))
+
+    async def scenario() -> None:
+        async with csms(tmp_path, desired, env={"KEY_ST1": KEY}) as h, h.charger("ST-1") as cp:
+            await cp.wait_online(5)  # a fresh charger: no key yet, profile 0 is served
+            await wait_until(lambda: [c for c in cp.calls("ChangeConfiguration")
+                                      if c.payload["key"] == "SecurityProfile"], 5, "SecurityProfile sent")
+            keys = [c.payload["key"] for c in cp.calls("ChangeConfiguration")]
+            assert keys.index("AuthorizationKey") < keys.index("SecurityProfile")
+            await wait_until(lambda: _confirmed(h, "ST-1", 1), 10, "profile 1 confirmed")
+            assert cp.online
+            audit = await h.store.list_audit(station="ST-1")
+            assert KEY not in str([a.detail for a in audit])  # the key is never written in the audit
+            # from now on a connection without the key is refused
+            async with h.charger("ST-1") as intruder:
+                await intruder.wait_for(lambda: intruder.last_error is not None, 5, "refused")
+                assert "401" in str(intruder.last_error)
+
+    run(scenario(), timeout=30)
+
+
+async def _confirmed(h, identity: str, profile: int) -> bool:  # type: ignore[no-untyped-def]
+    rec = await h.store.get_station(identity)
+    return rec is not None and rec.security_profile == profile and rec.credentials.pending_key is None

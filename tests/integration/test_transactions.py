@@ -141,3 +141,35 @@ def test_a_malformed_and_a_flooding_charger_do_not_disturb_a_well_behaved_one(tm
             await wait_until(lambda: bad.connect_count >= 2, 5, "the bad charger was disconnected")
 
     run(scenario(), timeout=30)
+
+
+def test_a_flood_of_transaction_messages_is_never_answered_with_a_callerror(tmp_path: Path) -> None:
+    import json
+
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    async def scenario() -> None:
+        async with csms(tmp_path, _repo()) as h:
+            frames = [json.dumps([2, f"mv-{i}", "MeterValues", {"connectorId": 1, "meterValue": [
+                {"timestamp": "2026-01-01T00:00:00Z", "sampledValue": [{"value": str(i)}]}]}]) for i in range(300)]
+            errors, results = [], []
+            async with connect(f"{h.url}/ST-2", subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
+                for f in frames:
+                    await ws.send(f)
+                try:
+                    async with asyncio.timeout(5):
+                        async for raw in ws:
+                            msg = json.loads(raw)
+                            if msg[0] == 4:
+                                errors.append(msg)
+                            elif msg[0] == 3:
+                                results.append(msg[1])
+                except (ConnectionClosed, TimeoutError):
+                    pass
+            assert errors == []
+            assert len(results) < 300  # some were left unanswered: the charger will send them again
+            stored = await h.store.list_meter_values(station="ST-2", limit=1000)
+            assert len(stored) >= len(results)
+
+    run(scenario(), timeout=30)
