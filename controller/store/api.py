@@ -156,6 +156,13 @@ class Store(Protocol):
 
     async def list_audit(self, *, station: str | None = None, limit: int = 100) -> list[AuditRecord]: ...
 
+    # -- controller state: small JSON values by key (rollout progress, confirmations, suspensions) -----
+    async def put_state(self, key: str, value: object) -> None: ...
+
+    async def delete_state(self, key: str) -> None: ...
+
+    async def get_state(self, prefix: str = "") -> dict[str, object]: ...
+
     # -- operations ----------------------------------------------------------------------------------
     async def backup(self, path: str | os.PathLike[str]) -> None:
         """Online, consistent copy of the whole database (all owners) to ``path``."""

@@ -194,7 +194,22 @@ _V4_RESERVATIONS_AUDIT = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1_TRANSACTIONS, _V2_BILLING_CONTEXT, _V3_STATIONS, _V4_RESERVATIONS_AUDIT)
+_V5_CONTROLLER_STATE = Migration(
+    5,
+    "controller state: rollout progress, confirmations, suspensions (JSON values by key)",
+    (
+        """CREATE TABLE controller_state (
+            owner TEXT NOT NULL,
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (owner, key)
+        )""",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_V1_TRANSACTIONS, _V2_BILLING_CONTEXT, _V3_STATIONS, _V4_RESERVATIONS_AUDIT,
+                                     _V5_CONTROLLER_STATE)
 LATEST_VERSION = MIGRATIONS[-1].version
 
 

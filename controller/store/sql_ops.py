@@ -130,3 +130,23 @@ def list_audit(conn: sqlite3.Connection, owner: str, station: str | None, limit:
         )
         for row in rows
     ]
+
+
+def put_state(conn: sqlite3.Connection, owner: str, key: str, value: object, at: datetime) -> None:
+    conn.execute(
+        "INSERT INTO controller_state (owner, key, value, updated_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (owner, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        (owner, key, canonical_json(value), to_db_time(at)),
+    )
+
+
+def delete_state(conn: sqlite3.Connection, owner: str, key: str) -> None:
+    conn.execute("DELETE FROM controller_state WHERE owner = ? AND key = ?", (owner, key))
+
+
+def get_state(conn: sqlite3.Connection, owner: str, prefix: str) -> dict[str, object]:
+    rows = conn.execute(
+        "SELECT key, value FROM controller_state WHERE owner = ? AND key >= ? AND key < ? ORDER BY key",
+        (owner, prefix, prefix + "\uffff"),
+    ).fetchall()
+    return {row["key"]: json.loads(row["value"]) for row in rows}

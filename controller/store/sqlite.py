@@ -309,6 +309,18 @@ class SqliteStore:
     async def list_audit(self, *, station: str | None = None, limit: int = 100) -> list[AuditRecord]:
         return await self._engine.read(partial(sql_ops.list_audit, owner=self._owner, station=station, limit=limit))
 
+    # -- controller state (rollout progress, confirmations, suspensions) -------------------------------
+    async def put_state(self, key: str, value: object) -> None:
+        await self._engine.write(partial(sql_ops.put_state, owner=self._owner, key=key, value=value,
+                                         at=self._clock()))
+
+    async def delete_state(self, key: str) -> None:
+        await self._engine.write(partial(sql_ops.delete_state, owner=self._owner, key=key))
+
+    async def get_state(self, prefix: str = "") -> dict[str, object]:
+        """Every state entry whose key starts with ``prefix``, as JSON values."""
+        return await self._engine.read(partial(sql_ops.get_state, owner=self._owner, prefix=prefix))
+
     # -- operations --------------------------------------------------------------------------------
     async def backup(self, path: str | os.PathLike[str]) -> None:
         await self._engine.backup(Path(path))
