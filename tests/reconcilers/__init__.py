@@ -1,0 +1,1 @@
+"""Tests of the pure reconcilers (controller/reconcilers): table and golden tests, fake clock, no I/O."""
