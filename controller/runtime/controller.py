@@ -1,9 +1,10 @@
-"""`chargeops run`: the controller process (issue 3 scope: serve chargers from a directory's desired state).
+"""`chargeops run`: the controller process.
 
-Wires the pieces: load and validate the owner repository (off the event loop), open the store bound to
-the owner, start the OCPP central system, and run the per-station follow-up workers. A repository that
-does not validate stops the start with every error printed (file and line); the reconciliation loop that
-follows a git branch and keeps the last good revision comes with it.
+Wires the pieces: a desired-state source (a watched directory or a followed git branch/tag), the
+holder that keeps the newest valid revision in force, the store bound to the owner, the OCPP central
+system, the reconciliation loop, the HTTP API (status, audit, observed-state export, metrics, webhook),
+and housekeeping (meter-value retention). The first revision must be valid to start (every error is
+printed with file and line); after that a bad revision changes nothing and is reported.
 
 Boundary: process wiring and lifecycle only.
 """
@@ -17,11 +18,12 @@ import datetime as dt
 import logging
 import signal
 from pathlib import Path
+from typing import Any
 
 from controller.config.diagnostics import ConfigError
-from controller.config.loader import validate_paths
 from controller.hw.server import CentralSystem, ServerSettings, utc_now
-from controller.runtime.observer import StationWorkers
+from controller.runtime.reconcile import FleetReconciler, ReconcileSettings
+from controller.runtime.sources import DirectorySource, GitSource, RevisionEvent
 from controller.runtime.state import DesiredHolder
 from controller.store.sqlite import SqliteStore
 
@@ -29,10 +31,32 @@ log = logging.getLogger("chargeops.runtime")
 
 
 @dataclasses.dataclass(frozen=True)
+class GitSettings:
+    url: str
+    branch: str | None = None
+    tag: str | None = None
+    path: str = ""
+    interval: float = 60.0
+    workdir: Path | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ApiSettings:
+    host: str = "127.0.0.1"
+    port: int | None = None  # None: no HTTP API
+    tokens: tuple[str, ...] = ()
+    webhook_secret: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class ControllerSettings:
-    repo: Path
+    repo: Path | None
     db_path: Path
     server: ServerSettings = dataclasses.field(default_factory=ServerSettings)
+    git: GitSettings | None = None
+    reconcile: ReconcileSettings = dataclasses.field(default_factory=ReconcileSettings)
+    api: ApiSettings = dataclasses.field(default_factory=ApiSettings)
+    watch: bool = True  # directory mode: follow changes
 
 
 class Controller:
@@ -41,22 +65,57 @@ class Controller:
         self.desired = DesiredHolder()
         self.store: SqliteStore | None = None
         self.central: CentralSystem | None = None
-        self.workers: StationWorkers | None = None
+        self.reconciler: FleetReconciler | None = None
+        self.source: DirectorySource | GitSource | None = None
+        self.api: Any = None
         self.ready = asyncio.Event()
         self._housekeeping: asyncio.Task[None] | None = None
 
+    async def _on_revision(self, event: RevisionEvent) -> None:
+        taken = self.desired.offer(event.result.desired, event.revision, event.result.errors)
+        if taken and self.reconciler is not None:
+            self.reconciler.on_revision()
+
     async def start(self) -> None:
-        result = await asyncio.to_thread(validate_paths, [self.settings.repo])
-        if result.desired is None:
-            raise ConfigError(result.errors)
-        self.desired.offer(result.desired, result.desired.revision)
-        self.store = await SqliteStore.open(self.settings.db_path, owner=result.desired.owner.name)
-        central = CentralSystem(self.desired, self.store, self.settings.server, clock=utc_now,
-                                on_connect=lambda identity, reason: self._schedule(identity, reason))
+        s = self.settings
+        first: asyncio.Future[RevisionEvent] = asyncio.get_running_loop().create_future()
+
+        async def sink(event: RevisionEvent) -> None:
+            if not first.done():
+                first.set_result(event)
+            await self._on_revision(event)
+
+        if s.git is not None:
+            workdir = s.git.workdir or s.db_path.parent / ".chargeops-git"
+            self.source = GitSource(s.git.url, workdir, sink, branch=s.git.branch, tag=s.git.tag, path=s.git.path,
+                                    interval=s.git.interval)
+        else:
+            assert s.repo is not None, "a repository directory or a git URL is needed"
+            self.source = DirectorySource(s.repo, sink)
+        await self.source.start()
+        event = await first
+        if event.result.desired is None:
+            await self.source.stop()
+            raise ConfigError(event.result.errors)
+        owner = event.result.desired.owner.name
+        self.store = await SqliteStore.open(s.db_path, owner=owner)
+        reconciler_box: list[FleetReconciler] = []
+        central = CentralSystem(self.desired, self.store, s.server, clock=utc_now,
+                                on_connect=lambda identity, reason: reconciler_box[0].enqueue(identity, reason)
+                                if reconciler_box else None)
         self.central = central
-        self.workers = StationWorkers(self.desired, self.store, central.port_for, utc_now,
-                                      secrets_dir=self.settings.server.secrets_dir, tls=self.settings.server.tls)
+        self.reconciler = FleetReconciler(self.desired, self.store, central.port_for, utc_now, s.reconcile,
+                                          secrets_dir=s.server.secrets_dir, tls=s.server.tls)
+        reconciler_box.append(self.reconciler)
+        await self.reconciler.start()
         await central.start()
+        if s.api.port is not None:
+            from controller.runtime.api import build_api
+
+            self.api = build_api(self, s.api)
+            await self.api.start()
+        if not s.watch and isinstance(self.source, DirectorySource):
+            await self.source.stop()
         self._housekeeping = asyncio.create_task(self._retention(), name="retention")
         self.ready.set()
 
@@ -74,10 +133,6 @@ class Controller:
                     log.warning("retention: purge failed: %s", exc)
             await asyncio.sleep(every)
 
-    def _schedule(self, identity: str, reason: str) -> None:
-        if self.workers is not None:
-            self.workers.schedule(identity, reason)
-
     @property
     def port(self) -> int:
         assert self.central is not None
@@ -88,10 +143,15 @@ class Controller:
             self._housekeeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._housekeeping
+        if self.api is not None:
+            await self.api.stop()
+        if self.source is not None:
+            with contextlib.suppress(Exception):
+                await self.source.stop()
         if self.central is not None:
             await self.central.stop()
-        if self.workers is not None:
-            await self.workers.close()
+        if self.reconciler is not None:
+            await self.reconciler.close()
         if self.store is not None:
             await self.store.close()
 

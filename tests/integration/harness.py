@@ -16,7 +16,7 @@ from typing import Any
 from controller.config import DesiredState
 from controller.hw.server import CentralSystem, ServerSettings, utc_now
 from controller.hw.simulator import SimulatedCharger
-from controller.runtime.observer import StationWorkers
+from controller.runtime.reconcile import FleetReconciler, ReconcileSettings
 from controller.runtime.state import DesiredHolder
 from controller.store.sqlite import SqliteStore
 from tests.config.ownerrepo import Doc, load
@@ -36,7 +36,7 @@ class Harness:
     central: CentralSystem
     store: SqliteStore
     holder: DesiredHolder
-    workers: StationWorkers
+    reconciler: FleetReconciler
     tmp: Path
 
     @property
@@ -52,21 +52,24 @@ class Harness:
 
 @contextlib.asynccontextmanager
 async def csms(tmp: Path, desired: DesiredState, *, env: Mapping[str, str] | None = None,
-               settings: ServerSettings | None = None, db: str = "chargeops.db") -> AsyncIterator[Harness]:
+               settings: ServerSettings | None = None, db: str = "chargeops.db",
+               reconcile: ReconcileSettings | None = None) -> AsyncIterator[Harness]:
     holder = DesiredHolder(desired)
     store = await SqliteStore.open(tmp / db, owner=desired.owner.name)
-    box: list[StationWorkers] = []
+    box: list[FleetReconciler] = []
     central = CentralSystem(holder, store, settings or ServerSettings(port=0, call_timeout=3.0), env=env or {},
-                            on_connect=lambda identity, reason: box[0].schedule(identity, reason))
-    workers = StationWorkers(holder, store, central.port_for, utc_now, env=env or {},
-                             tls=central.settings.tls)
-    box.append(workers)
+                            on_connect=lambda identity, reason: box[0].enqueue(identity, reason))
+    reconciler = FleetReconciler(holder, store, central.port_for, utc_now,
+                                 reconcile or ReconcileSettings(call_timeout=3.0, retry_base=0.2, retry_max=2.0),
+                                 env=env or {}, tls=central.settings.tls)
+    box.append(reconciler)
+    await reconciler.start()
     await central.start()
     try:
-        yield Harness(central, store, holder, workers, tmp)
+        yield Harness(central, store, holder, reconciler, tmp)
     finally:
         await central.stop()
-        await workers.close()
+        await reconciler.close()
         await store.close()
 
 

@@ -72,6 +72,11 @@ def test_a_station_removed_from_the_repository_still_connects_and_is_made_inoper
             async with h.charger("ST-1") as cp:
                 await cp.wait_online(5)
             assert h.holder.offer(without, without.revision)
+            h.reconciler.on_revision()
+            assert h.reconciler.held is not None  # removing half the fleet is held until confirmed
+            assert h.reconciler.held.stations == ("ST-1",)
+            assert await h.reconciler.confirm(without.revision)
+            assert h.reconciler.held is None
             # a new process that never saw st-1 in git still knows it from the store
             h.holder.known_identities.clear()
             async with h.charger("ST-1") as cp:

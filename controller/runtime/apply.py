@@ -1,0 +1,175 @@
+"""Applying a station's plan: actions go to the charger in phase order, results are recorded.
+
+Phase order (features -> data -> availability -> credentials -> reset); a refused or failed action
+stops the rest of its station's plan until the next look (the next phase never runs on a half-applied
+earlier one). Each answer is recorded where the next plan will see it: the store (configuration read
+back, local-list version and content-addressed snapshot, reservations) and the station's bookkeeping
+(values applied, refusals, pending reboot, write-only keys sent, cache generation). Every change sent
+is audited: station, what, old -> new (secrets redacted), result, git revision, time. A pending
+AuthorizationKey is written to the store before it is sent.
+
+Errors follow the retry contract of `controller.hw.errors`: `ChargerUnavailable` (offline, timeout) is
+temporary — the caller retries with backoff after re-reading state; `ChargerRejected` is permanent for
+this plan — the station stalls until the desired state or the charger changes.
+
+Boundary: `Plan` + port -> charger calls, store writes, `ApplyResult`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from controller.config.access import ListEntry
+from controller.hw.auth import key_bytes
+from controller.hw.errors import ChargerRejected, ChargerUnavailable
+from controller.hw.port import ChargerPort
+from controller.reconcilers import Action, Kind, Plan, secret_digest
+from controller.runtime.observe import Bookkeeping, refusal_json, to_store_entry
+from controller.store.api import Store
+from controller.store.records import AuditEntry, ConfigKey, ReservationStatus
+
+log = logging.getLogger("chargeops.runtime.apply")
+OK_STATUSES = {"Accepted"}
+
+
+@dataclasses.dataclass
+class ApplyResult:
+    sent: int = 0
+    accepted: int = 0
+    error: str | None = None
+    temporary: bool = False  # the error is temporary (retry with backoff)
+    refused: list[str] = dataclasses.field(default_factory=list)  # permanent refusals (stall)
+    stopped_at: str | None = None  # phase that failed
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.refused
+
+
+class Applier:
+    def __init__(self, store: Store, clock: Any, *, revision: str, call_timeout: float = 30.0):
+        self.store = store
+        self.clock = clock
+        self.revision = revision
+        self.call_timeout = call_timeout
+
+    async def apply(self, plan: Plan, port: ChargerPort, book: Bookkeeping,
+                    snapshots: Mapping[str, Sequence[ListEntry]]) -> ApplyResult:
+        result = ApplyResult()
+        failed_phase = None
+        for action in plan.actions:
+            if failed_phase is not None and action.phase > failed_phase:
+                break
+            if failed_phase is not None:
+                continue
+            result.sent += 1
+            try:
+                ok = await self._one(plan.station, action, port, book, snapshots)
+            except ChargerUnavailable as exc:
+                result.error, result.temporary = str(exc), True
+                result.stopped_at = action.phase.label
+                await self._audit(plan.station, action, "unavailable", str(exc))
+                break
+            except ChargerRejected as exc:
+                result.refused.append(f"{action.kind.value}: {exc}")
+                result.stopped_at = action.phase.label
+                failed_phase = action.phase
+                await self._audit(plan.station, action, "rejected", str(exc))
+                continue
+            if ok:
+                result.accepted += 1
+            else:
+                failed_phase = action.phase
+                result.stopped_at = action.phase.label
+        return result
+
+    async def _one(self, station: str, a: Action, port: ChargerPort, book: Bookkeeping,
+                   snapshots: Mapping[str, Sequence[ListEntry]]) -> bool:
+        now = self.clock()
+        p = dict(a.payload)
+        if a.kind is Kind.GET_CONFIGURATION:
+            report = await port.get_configuration(list(p.get("key") or []), timeout=self.call_timeout)
+            keys = [ConfigKey(e.key, e.value, e.readonly) for e in report.entries]
+            await self.store.record_configuration(station, keys, now)
+            return True
+        if a.kind is Kind.CHANGE_CONFIGURATION and a.secret and str(p["key"]).upper() == "AUTHORIZATIONKEY":
+            await self.store.set_pending_key(station, key_bytes(str(p["value"])))  # before it is sent
+        reply = await port.transport.call(a.kind.value, p, timeout=self.call_timeout, priority=False,
+                                          sensitive=a.secret)
+        status = str(reply.get("status", "")) if isinstance(reply, dict) else ""
+        ok = await self._record(station, a, status, book, snapshots, now)
+        await self._audit(station, a, status or "answered")
+        return ok
+
+    async def _record(self, station: str, a: Action, status: str, book: Bookkeeping,
+                      snapshots: Mapping[str, Sequence[ListEntry]], now: dt.datetime) -> bool:
+        p = a.payload
+        if a.kind is Kind.CHANGE_CONFIGURATION:
+            key, value = str(p["key"]), str(p["value"])
+            up = key.upper()
+            if status == "Accepted":
+                if a.secret:
+                    book.write_only_sent[up] = secret_digest(value)
+                else:
+                    book.applied[up] = value
+                    await self.store.record_configuration(station, [ConfigKey(key, value, False)], now)
+                book.refused.pop(up, None)
+                return True
+            if status == "RebootRequired":
+                pending = book.pending_reboot or {"since": now.isoformat(), "keys": {}}
+                pending["keys"][up] = value
+                book.pending_reboot = pending
+                return True  # the reset phase takes it from here
+            book.refused[up] = dict(refusal_json(status or "Rejected", value, now))
+            return False
+        if a.kind is Kind.SEND_LOCAL_LIST:
+            if status != "Accepted":
+                book.local_list_mismatch = True  # Failed / VersionMismatch / NotSupported: Full next time
+                return False
+            version = int(p["listVersion"])
+            digest = a.record.get("localListHash")
+            entries = snapshots.get(str(digest)) if digest else None
+            if entries is not None:
+                await self.store.record_local_list(station, version, [to_store_entry(e) for e in entries])
+            else:
+                await self.store.record_local_list_version(station, version)
+            book.local_list_mismatch = False
+            return True
+        if a.kind is Kind.CLEAR_CACHE:
+            if status == "Accepted":
+                book.cache_cleared_hash = a.record.get("cacheClearedHash")
+                return True
+            return False
+        if a.kind is Kind.CHANGE_AVAILABILITY:
+            if status == "Scheduled":
+                book.scheduled_availability[str(p["connectorId"])] = str(p["type"])
+                return True
+            if status == "Accepted":
+                book.scheduled_availability.pop(str(p["connectorId"]), None)
+                return True
+            return False
+        if a.kind is Kind.CANCEL_RESERVATION:
+            await self.store.update_reservation(int(p["reservationId"]), ReservationStatus.CANCELLED)
+            return status in ("Accepted", "Rejected")  # Rejected: the charger no longer holds it
+        if a.kind is Kind.RESET:
+            if status == "Accepted":
+                book.pending_reboot = None  # the reboot brings a boot and a fresh read
+                return True
+            return False
+        return status in OK_STATUSES
+
+    async def _audit(self, station: str, a: Action, result: str, error: str | None = None) -> None:
+        change = a.change.to_dict() if a.change is not None else None
+        detail: dict[str, object] = {"phase": a.phase.label, "reason": a.reason, "result": result}
+        if change is not None:
+            detail["change"] = {**change, "new": "(redacted)"} if a.secret else change
+        if a.details:
+            detail["entries"] = len(a.details)
+        if error:
+            detail["error"] = error
+        await self.store.audit(AuditEntry(action=a.kind.value, at=self.clock(), station=station, detail=detail,
+                                          git_revision=self.revision))

@@ -1,0 +1,144 @@
+"""Observed state of a charger, assembled from the store (what it reported and accepted) plus the
+controller's own bookkeeping (values it applied, refusals, pending reboot, write-only keys sent, list
+mismatch, cache generation), which is persisted as a small JSON entry per station so a restarted
+controller neither starts blind nor re-sends what was accepted.
+
+Also the live reads that refresh it: a full GetConfiguration (chunked by GetConfigurationMaxKeys) and
+GetLocalListVersion, after every connect (a reconnect is not a boot) and periodically for drift.
+
+Boundary: store + port -> `ObservedStation`; no decisions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from ocpp.v16.enums import MessageTrigger
+
+from controller.config.access import ListEntry
+from controller.hw.errors import ChargerError
+from controller.hw.port import ChargerPort
+from controller.reconcilers import ObservedKey, ObservedStation, PendingReboot, Refusal
+from controller.reconcilers.access import snapshot_hash
+from controller.store.api import Store
+from controller.store.records import ConfigKey, LocalListEntry, StationRecord, TransactionStatus
+
+EXT_PREFIX = "station/"
+
+
+def ext_key(identity: str) -> str:
+    return f"{EXT_PREFIX}{identity.upper()}/ext"
+
+
+@dataclasses.dataclass
+class Bookkeeping:
+    """What the controller knows about a charger beyond what it can read back."""
+
+    applied: dict[str, str] = dataclasses.field(default_factory=dict)
+    refused: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)  # KEY -> status, value, at
+    pending_reboot: dict[str, Any] | None = None  # {"since": iso, "keys": {KEY: value}}
+    write_only_sent: dict[str, str] = dataclasses.field(default_factory=dict)
+    scheduled_availability: dict[str, str] = dataclasses.field(default_factory=dict)  # connector -> type
+    cache_cleared_hash: str | None = None
+    local_list_mismatch: bool = False
+
+    @classmethod
+    def from_json(cls, value: object) -> Bookkeeping:
+        if not isinstance(value, dict):
+            return cls()
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in value.items() if k in known})
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def to_config_entry(e: LocalListEntry) -> ListEntry:
+    return ListEntry(e.id_tag, e.status, dt.date.fromisoformat(e.expiry_date) if e.expiry_date else None,
+                     e.parent_id_tag)
+
+
+def to_store_entry(e: ListEntry) -> LocalListEntry:
+    return LocalListEntry(e.id_tag, e.status, e.expiry_date.isoformat() if e.expiry_date else None,
+                          e.parent_id_tag)
+
+
+async def load_bookkeeping(store: Store, identity: str) -> Bookkeeping:
+    state = await store.get_state(ext_key(identity))
+    return Bookkeeping.from_json(state.get(ext_key(identity)))
+
+
+async def save_bookkeeping(store: Store, identity: str, book: Bookkeeping) -> None:
+    await store.put_state(ext_key(identity), book.to_json())
+
+
+async def observed_from_store(store: Store, identity: str, rec: StationRecord | None, book: Bookkeeping, *,
+                              online: bool) -> tuple[ObservedStation | None, tuple[ListEntry, ...] | None]:
+    """The observed station and the entries of the list snapshot it accepted (None when unknown)."""
+    if rec is None:
+        return None, None
+    entries: tuple[ListEntry, ...] | None = None
+    list_hash: str | None = None
+    if rec.local_list_hash:
+        snap = await store.get_local_list_snapshot(rec.local_list_hash)
+        if snap is not None:
+            entries = tuple(to_config_entry(e) for e in snap)
+            list_hash = snapshot_hash(entries)
+    active = await store.list_transactions(station=rec.identity, status=TransactionStatus.ACTIVE)
+    boot = rec.boot
+    pending = book.pending_reboot
+    obs = ObservedStation(
+        identity=rec.identity,
+        online=online,
+        vendor=(boot.vendor or "") if boot else "",
+        model=(boot.model or "") if boot else "",
+        firmware=(boot.firmware_version or "") if boot else "",
+        configuration={k.key.upper(): ObservedKey(k.key, k.value, k.readonly) for k in rec.configuration},
+        read_at=rec.configuration_read_at,
+        local_list_version=rec.local_list_version,
+        local_list_hash=list_hash,
+        local_list_mismatch=book.local_list_mismatch,
+        connectors={c.connector_id: c.status for c in rec.connectors},
+        sessions=frozenset(t.connector_id for t in active if t.connector_id is not None),
+        pending_reboot=None if not pending else PendingReboot(dt.datetime.fromisoformat(pending["since"]),
+                                                              dict(pending["keys"])),
+        refused={k: Refusal(v["status"], v["value"], _time(v.get("at"))) for k, v in book.refused.items()},
+        write_only_sent=dict(book.write_only_sent),
+        applied=dict(book.applied),
+        scheduled_availability={int(k): v for k, v in book.scheduled_availability.items()},
+        cache_cleared_hash=book.cache_cleared_hash,
+    )
+    return obs, entries
+
+
+def _time(text: object) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(text) if isinstance(text, str) else None
+
+
+async def read_charger(port: ChargerPort, store: Store, identity: str, rec: StationRecord | None,
+                       now: dt.datetime, *, statuses: bool = False) -> None:
+    """Refresh what the charger reports: connector statuses (on a reconnect: TriggerMessage), every
+    configuration key, and the local-list version."""
+    if statuses:
+        with contextlib.suppress(ChargerError):
+            await port.trigger_message(MessageTrigger.status_notification)
+    report = await port.get_configuration()
+    keys = [ConfigKey(e.key, e.value, e.readonly) for e in report.entries]
+    await store.record_configuration(identity, keys, now, complete=True)
+    profiles = (report.value("SupportedFeatureProfiles") or "").lower()
+    if "localauthlistmanagement" in profiles:
+        try:
+            version = await port.get_local_list_version()
+        except ChargerError:
+            return
+        known = rec.local_list_version if rec is not None else None
+        if version != known:  # a version we did not send: its content is unknown, so a Full list follows
+            await store.record_local_list_version(identity, version)
+
+
+def refusal_json(status: str, value: str, now: dt.datetime) -> Mapping[str, Any]:
+    return {"status": status, "value": value, "at": now.isoformat()}

@@ -1,0 +1,479 @@
+"""The reconciliation loop: every live charger is made to match the desired state, continuously.
+
+Level-triggered (controller-runtime style): events — a new revision, a charger connecting or booting, a
+status change, a session ending, a timer — only mark a station as needing a look; a look re-reads
+desired and observed state and recomputes the plan, so events can be coalesced or lost without harm.
+
+One worker task per station (OCPP allows one outstanding call per connection; driver-facing calls go
+ahead of reconcile calls inside the connection), many stations in parallel, a global limit on stations
+applying at once. A look:
+
+1. reads the charger after a connect or boot (a reconnect is not a boot) and periodically with jitter, to
+   see drift;
+2. plans (`controller.reconcilers.plan_station`) against the desired state in force — the newest valid
+   revision, with mass removals held until confirmed (`safety`);
+3. applies the plan unless the station is suspended (observe only) or waiting for its rollout wave
+   (`rollout`; data-phase work such as a card block is never held);
+4. writes its status on every exit path, and decides when to look next: the planner's next review (a
+   price window, a daylight-saving change), a retry with exponential backoff and jitter after a temporary
+   error, nothing after a permanent refusal until the desired state or the charger changes, and the
+   periodic drift read.
+
+Boundary: the imperative shell around the pure planners; charger I/O through `ChargerPort`s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import hashlib
+import logging
+import os
+import random
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from controller.config.access import ListEntry
+from controller.config.model import DesiredState
+from controller.hw.auth import key_bytes, resolve_secret
+from controller.hw.errors import ChargerError
+from controller.hw.port import ChargerPort
+from controller.reconcilers import Phase, Plan, plan_station
+from controller.reconcilers.planner import PendingReservation, local_list_snapshot
+from controller.runtime.apply import Applier
+from controller.runtime.observe import load_bookkeeping, observed_from_store, read_charger, save_bookkeeping
+from controller.runtime.rollout import Rollout
+from controller.runtime.safety import Held, guard
+from controller.runtime.state import DesiredHolder
+from controller.runtime.status import Health, StationStatus, Sync
+from controller.store.api import Store
+from controller.store.errors import StoreUnavailable
+from controller.store.records import AuditEntry, ReservationStatus, StationRecord
+
+log = logging.getLogger("chargeops.runtime.reconcile")
+ROLLOUT_KEY = "rollout/current"
+CONFIRM_PREFIX = "confirm/"
+SUSPEND_PREFIX = "suspend/"
+APPLIED_KEY = "revision/applied"
+
+
+@dataclasses.dataclass(frozen=True)
+class ReconcileSettings:
+    max_concurrent_applies: int = 100
+    drift_interval: float = 3600.0  # seconds between configuration reads of a connected charger
+    drift_jitter: float = 0.2
+    retry_base: float = 5.0
+    retry_max: float = 300.0
+    call_timeout: float = 30.0
+
+
+class FleetReconciler:
+    def __init__(self, holder: DesiredHolder, store: Store, port_for: Callable[[str], ChargerPort | None],
+                 clock: Callable[[], dt.datetime], settings: ReconcileSettings | None = None, *,
+                 secrets_dir: Path | None = None, env: Mapping[str, str] | None = None, tls: bool = False):
+        self.holder = holder
+        self.store = store
+        self.port_for = port_for
+        self.clock = clock
+        self.settings = settings or ReconcileSettings()
+        self.secrets_dir = secrets_dir
+        self.env = os.environ if env is None else env
+        self.tls = tls
+        self.status: dict[str, StationStatus] = {}
+        self.rollout: Rollout | None = None
+        self.held: Held | None = None
+        self.suspended: set[str] = set()
+        self.confirmed: set[str] = set()
+        self.applied_revision: str | None = None
+        self._in_force: DesiredState | None = None
+        self._previous: DesiredState | None = None
+        self._sem = asyncio.Semaphore(self.settings.max_concurrent_applies)
+        self._wanted: dict[str, set[str]] = {}
+        self._events: dict[str, asyncio.Event] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._failures: dict[str, int] = {}
+        self._stall: dict[str, str] = {}  # identity -> fingerprint of (revision, observed) that was refused
+        self._rnd = random.Random()
+        self.looks = 0
+        self.metrics_hook: Callable[[str, str, float], None] | None = None  # (event, label, value)
+
+    # ------------------------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        state = await self.store.get_state("")
+        self.confirmed = {k[len(CONFIRM_PREFIX):] for k in state if k.startswith(CONFIRM_PREFIX)}
+        self.suspended = {k[len(SUSPEND_PREFIX):] for k in state if k.startswith(SUSPEND_PREFIX)}
+        applied = state.get(APPLIED_KEY)
+        self.applied_revision = applied if isinstance(applied, str) else None
+        ro = state.get(ROLLOUT_KEY)
+        if isinstance(ro, dict):
+            self.rollout = Rollout.from_json(ro)
+        desired = self.holder.desired
+        for rec in await self.store.list_stations():  # stations removed while the controller was away
+            if desired is not None and desired.station_for_identity(rec.identity) is None:
+                self.status.setdefault(rec.identity.upper(), StationStatus(rec.identity, removed=True))
+        self.on_revision()
+
+    async def close(self) -> None:
+        for h in self._timers.values():
+            h.cancel()
+        for t in self._tasks.values():
+            t.cancel()
+        for t in list(self._tasks.values()):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._tasks.clear()
+
+    # ------------------------------------------------------------------------------------ desired state
+
+    def desired(self) -> DesiredState | None:
+        new = self.holder.desired
+        if new is None:
+            return None
+        if self._in_force is None or self._in_force.revision != new.revision or (
+                self.held is not None and new.revision in self.confirmed):
+            if self._in_force is not None and self._in_force.revision != new.revision:
+                self._previous = self._in_force
+            in_force, held = guard(self._previous, new, new.revision in self.confirmed)
+            self._in_force, self.held = in_force, held
+            if held is not None:
+                log.warning("%s", held.reason)
+        return self._in_force
+
+    def on_revision(self) -> None:
+        """A new desired state is in the holder: start a rollout for it and look at every station."""
+        desired = self.desired()
+        if desired is None:
+            return
+        if self.rollout is None or self.rollout.revision != desired.revision:
+            ro = desired.owner.rollout
+            self.rollout = Rollout.start(desired.revision, [s.identity for s in desired.stations.values()],
+                                         ro.waves, ro.failure_threshold_percent, ro.min_stations_for_waves)
+            self._stall.clear()
+            self._persist_rollout()
+        for st in desired.stations.values():
+            self.status.setdefault(st.identity.upper(), StationStatus(st.identity, st.name))
+            self.enqueue(st.identity, "revision")
+        for key, status in list(self.status.items()):
+            if desired.station_for_identity(key) is None:
+                status.removed = True
+                self.enqueue(status.identity, "revision")
+
+    async def confirm(self, revision: str) -> bool:
+        """Release the held removals of `revision` (recorded with the SHA)."""
+        desired = self.holder.desired
+        if desired is None or desired.revision != revision:
+            return False
+        await self.store.put_state(CONFIRM_PREFIX + revision, {"at": self.clock().isoformat()})
+        await self.store.audit(AuditEntry("ConfirmRemovals", self.clock(), {"revision": revision},
+                                          git_revision=revision))
+        self.confirmed.add(revision)
+        self.on_revision()
+        return True
+
+    async def set_suspended(self, identity: str, suspended: bool) -> None:
+        key = identity.upper()
+        if suspended:
+            await self.store.put_state(SUSPEND_PREFIX + key, {"at": self.clock().isoformat()})
+            self.suspended.add(key)
+        else:
+            await self.store.delete_state(SUSPEND_PREFIX + key)
+            self.suspended.discard(key)
+        self.enqueue(identity, "suspend")
+
+    async def resume_rollout(self) -> None:
+        if self.rollout is not None:
+            self.rollout.resume()
+            self._persist_rollout()
+            for identity in self.rollout.order:
+                self.enqueue(identity, "rollout")
+
+    def _persist_rollout(self) -> None:
+        if self.rollout is None:
+            return
+        data = self.rollout.to_json()
+        task = asyncio.get_running_loop().create_task(self._write_state(ROLLOUT_KEY, data))
+        task.add_done_callback(lambda t: t.exception())
+
+    async def _write_state(self, key: str, value: object) -> None:
+        with contextlib.suppress(StoreUnavailable):
+            await self.store.put_state(key, value)
+
+    # ------------------------------------------------------------------------------------ the queue
+
+    def enqueue(self, identity: str, reason: str, delay: float = 0.0) -> None:
+        """Level-triggered: ask for a look at a station (now, or after `delay` seconds)."""
+        key = identity.upper()
+        if delay > 0:
+            old = self._timers.pop(key, None)
+            if old is not None:
+                old.cancel()
+            loop = asyncio.get_running_loop()
+            self._timers[key] = loop.call_later(delay, self.enqueue, identity, reason)
+            return
+        self._wanted.setdefault(key, set()).add(reason)
+        ev = self._events.get(key)
+        if ev is None:
+            ev = self._events[key] = asyncio.Event()
+            self._tasks[key] = asyncio.get_running_loop().create_task(self._worker(identity, key, ev),
+                                                                      name=f"reconcile-{identity}")
+        ev.set()
+
+    @property
+    def queue_depth(self) -> int:
+        return sum(1 for ev in self._events.values() if ev.is_set())
+
+    async def _worker(self, identity: str, key: str, ev: asyncio.Event) -> None:
+        while True:
+            await ev.wait()
+            ev.clear()
+            reasons = self._wanted.pop(key, set())
+            try:
+                await self.look(identity, reasons)
+            except Exception:  # one station's trouble never stops the others
+                log.exception("station %s: look failed", identity)
+                st = self.status.setdefault(key, StationStatus(identity))
+                st.last_error = "internal error (see the controller log)"
+                st.health = max(st.health, Health.DEGRADED)
+            self.looks += 1
+
+    # ------------------------------------------------------------------------------------ a look
+
+    async def look(self, identity: str, reasons: set[str]) -> None:
+        key = identity.upper()
+        now = self.clock()
+        desired = self.desired()
+        if desired is None:
+            return
+        station = desired.station_for_identity(identity)
+        st = self.status.setdefault(key, StationStatus(identity, station.name if station else None))
+        st.name = station.name if station else st.name
+        st.removed = station is None
+        st.suspended = key in self.suspended
+        st.held = self.held is not None and key in {i.upper() for i in self.held.stations}
+        st.last_look_at = now
+        port = self.port_for(identity)
+        st.online = port is not None
+        try:
+            rec = await self.store.get_station(identity)
+            if port is not None and (reasons & {"connect", "boot", "drift"} or rec is None
+                                     or rec.configuration_read_at is None):
+                await read_charger(port, self.store, identity, rec, now, statuses="connect" in reasons)
+                rec = await self.store.get_station(identity)
+                self._schedule_drift(identity)
+            book = await load_bookkeeping(self.store, identity)
+            observed, accepted = await observed_from_store(self.store, identity, rec, book, online=port is not None)
+            snapshots: dict[str, tuple[ListEntry, ...]] = {}
+            snap = local_list_snapshot(desired, identity, observed, now) if observed is not None else None
+            if snap is not None:
+                snapshots[snap[0]] = snap[1]
+            plan = plan_station(desired, identity, observed, now,
+                                pending_reservations=await self._pending_reservations(identity),
+                                snapshot_entries=accepted, secrets=self._secrets(desired, identity))
+        except StoreUnavailable as exc:
+            st.last_error, st.health = f"store unavailable: {exc}", max(st.health, Health.DEGRADED)
+            self._retry(identity, st)
+            return
+        except ChargerError as exc:
+            st.last_error = str(exc)
+            self._retry(identity, st)
+            return
+        st.notes = [n.text for n in plan.notes]
+        st.pending_changes = len([a for a in plan.actions if a.op.value != "read"])
+        if rec is None:
+            st.sync, st.health = Sync.UNKNOWN, Health.MISSING
+            return
+        if port is None or observed is None or not observed.observed:
+            st.sync = Sync.UNKNOWN
+            st.health = Health.OFFLINE if rec is not None else Health.MISSING
+            return  # an offline charger converges when it comes back (the connect triggers a look)
+        if not plan.has_changes:
+            if not st.suspended and await self._security_step(identity, desired, port, rec):
+                self.enqueue(identity, "security")
+                return
+            self._converged(st, desired.revision, had_changes=False)
+            self._next(identity, plan)
+            return
+        st.sync = Sync.OUT_OF_SYNC
+        if st.suspended:
+            st.health = Health.PROGRESSING
+            st.notes.append("suspended: observed only, nothing is written")
+            return
+        fingerprint = self._fingerprint(desired.revision, plan)
+        if self._stall.get(key) == fingerprint:
+            st.health, st.stalled = Health.DEGRADED, True
+            return  # refused before for exactly this: wait until the desired state or the charger changes
+        actions = plan.actions
+        wave_ok = self.rollout is None or self.rollout.admits(identity)
+        if not wave_ok:
+            actions = tuple(a for a in actions if a.phase is Phase.DATA)
+            st.waiting_for_wave = (self.rollout.wave_of(identity) + 1) if self.rollout else None
+            if not actions:
+                st.health = Health.PROGRESSING
+                return
+        else:
+            st.waiting_for_wave = None
+        plan = dataclasses.replace(plan, actions=actions)
+        st.health = Health.PROGRESSING
+        st.last_attempted_revision = desired.revision
+        started = asyncio.get_running_loop().time()
+        async with self._sem:
+            applier = Applier(self.store, self.clock, revision=desired.revision,
+                              call_timeout=self.settings.call_timeout)
+            result = await applier.apply(plan, port, book, snapshots)
+            with contextlib.suppress(StoreUnavailable):
+                await save_bookkeeping(self.store, identity, book)
+        self._metric("reconcile_seconds", "", asyncio.get_running_loop().time() - started)
+        self._metric("applies", "accepted", result.accepted)
+        if result.temporary:
+            st.last_error = result.error
+            self._retry(identity, st)
+            if self.rollout is not None and wave_ok:
+                self.rollout.report(identity, converged=False, failed=True, had_changes=True)
+                self._persist_rollout()
+            return
+        if result.refused or result.error:
+            st.last_error = "; ".join(result.refused) or result.error
+            st.health, st.stalled = Health.DEGRADED, True
+            self._stall[key] = fingerprint
+            if self.rollout is not None and wave_ok:
+                self.rollout.report(identity, converged=False, failed=True, had_changes=True)
+                self._persist_rollout()
+            return
+        self._failures.pop(key, None)
+        # look again right away: read-backs and accepted values make the next plan empty when converged
+        self.enqueue(identity, "applied")
+        if wave_ok and self.rollout is not None:
+            self.rollout.changed.add(key)
+
+    def _converged(self, st: StationStatus, revision: str, *, had_changes: bool) -> None:
+        key = st.identity.upper()
+        if st.sync is not Sync.SYNCED or st.last_applied_revision != revision:
+            st.converged_at = self.clock()
+            self._metric("converged", revision, 1)
+        st.sync, st.health = Sync.SYNCED, Health.HEALTHY
+        st.last_applied_revision = revision
+        st.last_error, st.stalled, st.next_retry_at, st.waiting_for_wave = None, False, None, None
+        self._failures.pop(key, None)
+        self._stall.pop(key, None)
+        if self.rollout is not None:
+            wave_before = self.rollout.wave
+            self.rollout.report(st.identity, converged=True, failed=False, had_changes=had_changes)
+            self._persist_rollout()
+            if self.rollout.wave != wave_before:
+                for identity in self.rollout.wave_members(self.rollout.wave):
+                    self.enqueue(identity, "wave")
+            if self.rollout.done and self.applied_revision != revision:
+                self.applied_revision = revision
+                task = asyncio.get_running_loop().create_task(self._write_state(APPLIED_KEY, revision))
+                task.add_done_callback(lambda t: t.exception())
+
+    # ------------------------------------------------------------------------------------ helpers
+
+    def _fingerprint(self, revision: str, plan: Plan) -> str:
+        return hashlib.sha256(f"{revision}|{plan.content_hash()}".encode()).hexdigest()
+
+    def _retry(self, identity: str, st: StationStatus) -> None:
+        key = identity.upper()
+        n = self._failures.get(key, 0) + 1
+        self._failures[key] = n
+        delay = min(self.settings.retry_max, self.settings.retry_base * 2 ** (n - 1))
+        delay *= 1 + self._rnd.uniform(-0.2, 0.2)
+        st.next_retry_at = self.clock() + dt.timedelta(seconds=delay)
+        if st.online:
+            st.health = max(st.health, Health.PROGRESSING)
+        self.enqueue(identity, "retry", delay=delay)
+
+    def _next(self, identity: str, plan: Plan) -> None:
+        st = self.status[identity.upper()]
+        if plan.next_review_at is not None:
+            delay = max(0.0, (plan.next_review_at - self.clock()).total_seconds())
+            st.next_look_at = plan.next_review_at
+            self.enqueue(identity, "review", delay=delay + 0.5)
+
+    def _schedule_drift(self, identity: str) -> None:
+        base = self.settings.drift_interval
+        delay = base * (1 + self._rnd.uniform(-self.settings.drift_jitter, self.settings.drift_jitter))
+        loop = asyncio.get_running_loop()
+        key = identity.upper() + "#drift"
+        old = self._timers.pop(key, None)
+        if old is not None:
+            old.cancel()
+        self._timers[key] = loop.call_later(delay, self.enqueue, identity, "drift")
+
+    async def _pending_reservations(self, identity: str) -> list[PendingReservation]:
+        recs = await self.store.list_reservations(
+            station=identity, statuses=[ReservationStatus.ACCEPTED, ReservationStatus.REQUESTED])
+        return [PendingReservation(r.id, r.connector_id, r.expiry) for r in recs]
+
+    async def _security_step(self, identity: str, desired: DesiredState, port: ChargerPort,
+                             rec: StationRecord) -> bool:
+        """Raise SecurityProfile one step once the key is on the charger (DESIGN §3: key first, then the
+        profile, which a charger only ever raises). True when a change was sent."""
+        station = desired.station_for_identity(identity)
+        if station is None or not self._secrets(desired, identity):
+            return False
+        eff = self.holder.effective(identity)
+        target = eff.security_profile if eff is not None else 0
+        step = 2 if target >= 2 and self.tls else min(target, 1)
+        if step == 0 or (rec.security_profile or 0) >= step:
+            return False
+        entry = next((k for k in rec.configuration if k.key.upper() == "SECURITYPROFILE"), None)
+        if entry is None or entry.readonly:
+            return False
+        current = (entry.value or "").strip()
+        if current.isdigit() and int(current) >= step:
+            return False  # set: the charger uses it from its next connection
+        result = await port.change_configuration("SecurityProfile", str(step))
+        await self.store.audit(AuditEntry("ChangeConfiguration", self.clock(), {
+            "phase": "credentials", "change": {"field": "SecurityProfile", "old": entry.value, "new": str(step)},
+            "result": result.value, "reason": f"security profile {target} declared"}, station=identity,
+            git_revision=desired.revision))
+        from controller.store.records import ConfigKey
+
+        if result.value == "Accepted":
+            await self.store.record_configuration(identity, [ConfigKey(entry.key, str(step), False)], self.clock())
+        return result.value == "Accepted"
+
+    def _secrets(self, desired: DesiredState, identity: str) -> dict[str, str]:
+        station = desired.station_for_identity(identity)
+        if station is None or station.authorization_key is None:
+            return {}
+        eff = self.holder.effective(identity)
+        if eff is None or eff.security_profile < 1:
+            return {}
+        secret = resolve_secret(station.authorization_key, self.secrets_dir, self.env)
+        return {"AuthorizationKey": key_bytes(secret).hex()} if secret else {}
+
+    def _metric(self, event: str, label: str, value: float) -> None:
+        if self.metrics_hook is not None:
+            self.metrics_hook(event, label, value)
+
+    # ------------------------------------------------------------------------------------ views
+
+    def fleet(self) -> dict[str, object]:
+        statuses = list(self.status.values())
+        by_sync: dict[str, int] = {}
+        by_health: dict[str, int] = {}
+        for s in statuses:
+            by_sync[s.sync.value] = by_sync.get(s.sync.value, 0) + 1
+            by_health[s.health.label] = by_health.get(s.health.label, 0) + 1
+        desired = self.holder.desired
+        failure = self.holder.last_failure
+        return {
+            "revision": desired.revision if desired else None,
+            "appliedRevision": self.applied_revision,
+            "failedRevision": None if failure is None else {
+                "revision": failure.revision, "at": failure.at.isoformat(),
+                "errors": [{"location": d.location(), "field": d.field, "message": d.message}
+                           for d in failure.errors[:20]]},
+            "held": self.held.to_dict() if self.held else None,
+            "rollout": self.rollout.summary() if self.rollout else None,
+            "stations": len(statuses),
+            "sync": by_sync,
+            "health": by_health,
+            "queueDepth": self.queue_depth,
+        }
