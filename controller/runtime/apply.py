@@ -56,6 +56,7 @@ class Applier:
         self.clock = clock
         self.revision = revision
         self.call_timeout = call_timeout
+        self.last_status = ""
 
     async def apply(self, plan: Plan, port: ChargerPort, book: Bookkeeping,
                     snapshots: Mapping[str, Sequence[ListEntry]]) -> ApplyResult:
@@ -83,6 +84,8 @@ class Applier:
             if ok:
                 result.accepted += 1
             else:
+                what = action.config_key or action.kind.value
+                result.refused.append(f"{what}: {self.last_status or 'refused'}")
                 failed_phase = action.phase
                 result.stopped_at = action.phase.label
         return result
@@ -101,6 +104,7 @@ class Applier:
         reply = await port.transport.call(a.kind.value, p, timeout=self.call_timeout, priority=False,
                                           sensitive=a.secret)
         status = str(reply.get("status", "")) if isinstance(reply, dict) else ""
+        self.last_status = status
         ok = await self._record(station, a, status, book, snapshots, now)
         await self._audit(station, a, status or "answered")
         return ok

@@ -25,8 +25,9 @@ Protocol
   redacted.
 
 Limits (`Limits`); each closes only the offending connection
-- request line longer than ``max_line`` -> 414; a header line longer than ``max_line``, more than
-  ``max_headers`` fields or a head over ``max_head_bytes`` -> 431;
+- request line longer than ``max_line`` -> 414; more than ``max_query_fields`` query fields -> 400; a
+  header line longer than ``max_line``, more than ``max_headers`` fields or a head over
+  ``max_head_bytes`` -> 431;
 - head not complete ``header_timeout`` after the connect (first request) or after its first byte
   (later requests) -> 408 (slow loris); a keep-alive connection idle for ``keepalive_timeout`` and a new
   one that sends nothing are closed silently;
@@ -78,6 +79,7 @@ class Limits:
 
     max_line: int = 8 * 1024
     max_headers: int = 100
+    max_query_fields: int = 100
     max_head_bytes: int = 32 * 1024
     max_body: int = 1024 * 1024
     header_timeout: float = 10.0
@@ -573,10 +575,12 @@ class HttpServer:
             log.exception("HTTP connection from %s failed", conn.remote)
         finally:
             self._active.pop(task, None)
-            self._tasks.discard(task)
             writer.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(writer.wait_closed(), self._limits.linger)
+            try:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(writer.wait_closed(), self._limits.linger)
+            finally:
+                self._tasks.discard(task)
 
     async def _serve(self, conn: _Conn) -> None:
         loop = asyncio.get_running_loop()
@@ -630,7 +634,8 @@ class HttpServer:
         head_deadline = idle_deadline if first else loop.time() + limits.header_timeout
         try:
             async with asyncio.timeout_at(head_deadline):
-                line = first_byte + await _read_line(reader, 414, "the request line")
+                line = first_byte if first_byte == b"\n" else first_byte + await _read_line(
+                    reader, 414, "the request line")
                 if _is_blank(line):  # RFC 9112 §2.2: ignore an empty line before the request line
                     line = await _read_line(reader, 414, "the request line")
                 method, target, version = _parse_request_line(line)
@@ -649,7 +654,7 @@ class HttpServer:
         except TimeoutError:
             raise HttpError(408, "the request head was not received in time", "request_timeout") from None
         headers = Headers(fields)
-        segments, path, query = _split_target(target, limits.max_headers)
+        segments, path, query = _split_target(target, limits.max_query_fields)
         try:
             async with asyncio.timeout(limits.body_timeout):
                 body = await self._read_body(conn, headers, version)

@@ -36,14 +36,21 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from controller.config.access import ListEntry
+from controller.config.effective import effective_station
 from controller.config.model import DesiredState
 from controller.hw.auth import key_bytes, resolve_secret
 from controller.hw.errors import ChargerError
 from controller.hw.port import ChargerPort
-from controller.reconcilers import Phase, Plan, plan_station
+from controller.reconcilers import ObservedStation, Phase, Plan, plan_station
 from controller.reconcilers.planner import PendingReservation, local_list_snapshot
 from controller.runtime.apply import Applier
-from controller.runtime.observe import load_bookkeeping, observed_from_store, read_charger, save_bookkeeping
+from controller.runtime.observe import (
+    Bookkeeping,
+    load_bookkeeping,
+    observed_from_store,
+    read_charger,
+    save_bookkeeping,
+)
 from controller.runtime.rollout import Rollout
 from controller.runtime.safety import Held, guard
 from controller.runtime.state import DesiredHolder
@@ -98,6 +105,7 @@ class FleetReconciler:
         self._stall: dict[str, str] = {}  # identity -> fingerprint of (revision, observed) that was refused
         self._rnd = random.Random()
         self.looks = 0
+        self._closed = False
         self.metrics_hook: Callable[[str, str, float], None] | None = None  # (event, label, value)
 
     # ------------------------------------------------------------------------------------ lifecycle
@@ -118,6 +126,7 @@ class FleetReconciler:
         self.on_revision()
 
     async def close(self) -> None:
+        self._closed = True
         for h in self._timers.values():
             h.cancel()
         for t in self._tasks.values():
@@ -126,6 +135,7 @@ class FleetReconciler:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         self._tasks.clear()
+        self._events.clear()
 
     # ------------------------------------------------------------------------------------ desired state
 
@@ -185,11 +195,22 @@ class FleetReconciler:
         self.enqueue(identity, "suspend")
 
     async def resume_rollout(self) -> None:
+        """Resume a paused rollout: the stations that failed are tried again (their refusals forgotten)."""
         if self.rollout is not None:
+            for identity in sorted(self.rollout.failed):
+                await self.forget_refusals(identity)
             self.rollout.resume()
             self._persist_rollout()
             for identity in self.rollout.order:
                 self.enqueue(identity, "rollout")
+
+    async def forget_refusals(self, identity: str) -> None:
+        """Let refused changes be tried again (after a boot, or when an operator asks)."""
+        book = await load_bookkeeping(self.store, identity)
+        if book.refused or book.local_list_mismatch:
+            book.refused.clear()
+            await save_bookkeeping(self.store, identity, book)
+        self._stall.pop(identity.upper(), None)
 
     def _persist_rollout(self) -> None:
         if self.rollout is None:
@@ -207,6 +228,8 @@ class FleetReconciler:
     def enqueue(self, identity: str, reason: str, delay: float = 0.0) -> None:
         """Level-triggered: ask for a look at a station (now, or after `delay` seconds)."""
         key = identity.upper()
+        if self._closed:
+            return
         if delay > 0:
             old = self._timers.pop(key, None)
             if old is not None:
@@ -258,6 +281,8 @@ class FleetReconciler:
         port = self.port_for(identity)
         st.online = port is not None
         try:
+            if "boot" in reasons:  # a rebooted charger (maybe new firmware) may now take what it refused
+                await self.forget_refusals(identity)
             rec = await self.store.get_station(identity)
             if port is not None and (reasons & {"connect", "boot", "drift"} or rec is None
                                      or rec.configuration_read_at is None):
@@ -291,6 +316,14 @@ class FleetReconciler:
             st.health = Health.OFFLINE if rec is not None else Health.MISSING
             return  # an offline charger converges when it comes back (the connect triggers a look)
         if not plan.has_changes:
+            refused = self._still_refused(desired, identity, observed, book)
+            if refused:  # not retried in a loop, but not converged either
+                st.sync, st.health, st.stalled = Sync.OUT_OF_SYNC, Health.DEGRADED, True
+                st.last_error = "refused by the charger: " + ", ".join(refused)
+                if self.rollout is not None:
+                    self.rollout.report(identity, converged=False, failed=True, had_changes=True)
+                    self._persist_rollout()
+                return
             if not st.suspended and await self._security_step(identity, desired, port, rec):
                 self.enqueue(identity, "security")
                 return
@@ -408,6 +441,17 @@ class FleetReconciler:
         recs = await self.store.list_reservations(
             station=identity, statuses=[ReservationStatus.ACCEPTED, ReservationStatus.REQUESTED])
         return [PendingReservation(r.id, r.connector_id, r.expiry) for r in recs]
+
+    def _still_refused(self, desired: DesiredState, identity: str, observed: ObservedStation,
+                       book: Bookkeeping) -> list[str]:
+        """Keys the charger refused (NotSupported / Rejected) for the value still declared."""
+        station = desired.station_for_identity(identity)
+        if station is None or not book.refused:
+            return []
+        eff = effective_station(desired, station, observed.boot)
+        wanted = {k.upper(): v for k, v in eff.ocpp_configuration.items()}
+        return sorted(f"{k} ({r.get('status')})" for k, r in book.refused.items()
+                      if k in wanted and str(r.get("value")) == wanted[k])
 
     async def _security_step(self, identity: str, desired: DesiredState, port: ChargerPort,
                              rec: StationRecord) -> bool:
