@@ -77,23 +77,89 @@ def _setup_logging(level: str) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     import asyncio
+    import os
     from pathlib import Path
 
     from .config import report
     from .config.diagnostics import ConfigError
     from .hw.server import ServerSettings
-    from .runtime.controller import Controller, ControllerSettings
+    from .runtime.controller import ApiSettings, Controller, ControllerSettings, GitSettings
 
     _setup_logging(args.log_level)
     server = _server_settings(args)
     assert isinstance(server, ServerSettings)
-    settings = ControllerSettings(repo=Path(args.repo), db_path=Path(args.db), server=server)
+    if (args.repo is None) == (args.git is None):
+        sys.stderr.write("chargeops run: give either a repository directory or --git URL\n")
+        return 2
+    token = args.api_token or os.environ.get("CHARGEOPS_API_TOKEN")
+    api = ApiSettings(host=args.api_host, port=args.api_port, tokens=(token,) if token else (),
+                      webhook_secret=args.webhook_secret or os.environ.get("CHARGEOPS_WEBHOOK_SECRET"))
+    git = None if args.git is None else GitSettings(args.git, branch=args.branch, tag=args.tag, path=args.git_path,
+                                                    interval=args.git_interval)
+    settings = ControllerSettings(repo=Path(args.repo) if args.repo else None, db_path=Path(args.db), server=server,
+                                  git=git, api=api)
     try:
         asyncio.run(Controller(settings).run_forever())
     except ConfigError as exc:
         report.human(exc.diagnostics, 0, 0, sys.stderr)
         sys.stderr.write("chargeops run: the owner repository is invalid; nothing was started\n")
         return 1
+    return 0
+
+
+def _plan(args: argparse.Namespace) -> int:
+    import os
+
+    from .config import report
+    from .config.loader import validate_paths
+    from .runtime.planview import PlanInputError, load_observed, plans, render
+
+    result = validate_paths([args.path])
+    if result.desired is None:
+        report.human(result.diagnostics, result.files, result.documents, sys.stderr)
+        return 1
+    try:
+        export = load_observed(args.against, args.token or os.environ.get("CHARGEOPS_API_TOKEN"))
+    except PlanInputError as exc:
+        sys.stderr.write(f"chargeops plan: {exc}\n")
+        return 1
+    plan_list = plans(result.desired, export)
+    sys.stdout.write(render(plan_list, args.format))
+    return 2 if any(p.has_changes for p in plan_list) else 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    import json
+    import os
+    import urllib.request
+
+    token = args.token or os.environ.get("CHARGEOPS_API_TOKEN")
+    url = args.controller.rstrip("/") + "/api/v1/status"
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            data = json.loads(resp.read())
+    except (OSError, ValueError) as exc:
+        sys.stderr.write(f"chargeops status: cannot read {url}: {exc}\n")
+        return 1
+    if args.format == "json":
+        json.dump(data, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    sys.stdout.write(f"revision {data.get('revision')} (applied: {data.get('appliedRevision')})\n")
+    if data.get("failedRevision"):
+        f = data["failedRevision"]
+        where = f["errors"][0]["location"] if f["errors"] else ""
+        sys.stdout.write(f"last revision REFUSED: {f['revision']}: {where}\n")
+    if data.get("held"):
+        sys.stdout.write(f"HELD: {data['held']['reason']}\n")
+    ro = data.get("rollout")
+    if ro and ro.get("paused"):
+        sys.stdout.write(f"ROLLOUT PAUSED: {ro['paused']}\n")
+    sys.stdout.write(f"{'STATION':<28} {'SYNC':<10} {'HEALTH':<12} {'APPLIED':<18} LAST ERROR\n")
+    for s in data.get("stationStatus", []):
+        sys.stdout.write(f"{s['identity']:<28} {s['sync']:<10} {s['health']:<12} "
+                         f"{(s.get('lastAppliedRevision') or '-')[:16]:<18} {s.get('lastError') or ''}\n")
     return 0
 
 
@@ -163,8 +229,17 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=_render)
 
     run = sub.add_parser("run", help="run the controller: the OCPP 1.6J central system for the owner's chargers")
-    run.add_argument("repo", help="owner repository directory")
+    run.add_argument("repo", nargs="?", help="owner repository directory (watched), or use --git")
+    run.add_argument("--git", help="follow this git repository instead of a directory")
+    run.add_argument("--branch", help="branch to follow (default: the remote's default branch)")
+    run.add_argument("--tag", help="tag to follow instead of a branch")
+    run.add_argument("--git-path", default="", help="folder inside the repository that holds the configuration")
+    run.add_argument("--git-interval", type=float, default=60.0, help="seconds between fetches (default 60)")
     run.add_argument("--db", default="chargeops.db", help="SQLite database file (default chargeops.db)")
+    run.add_argument("--api-host", default="127.0.0.1", help="address of the HTTP API (default 127.0.0.1)")
+    run.add_argument("--api-port", type=int, help="port of the HTTP API (status, metrics, webhook); off if not set")
+    run.add_argument("--api-token", help="bearer token for the API (or CHARGEOPS_API_TOKEN)")
+    run.add_argument("--webhook-secret", help="shared secret of the git webhook (or CHARGEOPS_WEBHOOK_SECRET)")
     _add_server_args(run)
     run.set_defaults(func=_run)
 
@@ -174,6 +249,20 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--sessions", type=int, default=6, help="sessions the simulated drivers start (default 6)")
     d.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     d.set_defaults(func=_demo)
+
+    pl = sub.add_parser("plan", help="show what a merge would change on which charger (like terraform plan)")
+    pl.add_argument("path", help="owner repository directory")
+    pl.add_argument("--against", required=True,
+                    help="controller URL (reads /api/v1/observed) or an exported observed-state file")
+    pl.add_argument("--token", help="API token (or CHARGEOPS_API_TOKEN)")
+    pl.add_argument("--format", choices=["human", "markdown", "json"], default="human")
+    pl.set_defaults(func=_plan)
+
+    stp = sub.add_parser("status", help="fleet status from a running controller")
+    stp.add_argument("--controller", required=True, help="controller API URL, e.g. http://127.0.0.1:9080")
+    stp.add_argument("--token", help="API token (or CHARGEOPS_API_TOKEN)")
+    stp.add_argument("--format", choices=["human", "json"], default="human")
+    stp.set_defaults(func=_status)
 
     b = sub.add_parser("backup", help="online backup of the controller's store (safe while it runs)")
     b.add_argument("--db", default="chargeops.db", help="the store (default chargeops.db)")
