@@ -67,9 +67,14 @@ def build_metrics(ctl: Controller) -> Registry:
     reg.gauge("chargeops_queue_depth", "Stations waiting for a look").set_function(lambda: rec.queue_depth)
     reg.gauge("chargeops_stations_online", "Chargers connected").set_function(
         lambda: len(ctl.central.online()) if ctl.central else 0)
-    applies = reg.counter("chargeops_applies_total", "Actions accepted by chargers", ["result"])
+    applies = reg.counter("chargeops_applies_total", "Actions sent to chargers, by action and result",
+                          ["action", "result"])
+    drift = reg.counter("chargeops_drift_corrections_total", "Settings changed at a charger and healed", ["action"])
     converged = reg.counter("chargeops_converged_total", "Stations that reached a revision")
     reconcile = reg.histogram("chargeops_reconcile_seconds", "Time to apply one station's plan")
+    to_converged = reg.histogram("chargeops_commit_to_converged_seconds",
+                                 "Time from a commit (or its load) to a station converged on it",
+                                 buckets=(1, 5, 15, 30, 60, 120, 300, 900, 1800, 3600))
     store_size = reg.gauge("chargeops_store_bytes", "Size of the store (database and WAL)")
     if ctl.store is not None:
         store = ctl.store
@@ -77,7 +82,12 @@ def build_metrics(ctl: Controller) -> Registry:
 
     def hook(event: str, label: str, value: float) -> None:
         if event == "applies":
-            applies.labels(result=label).inc(value)
+            action, _, result = label.partition("|")
+            applies.labels(action=action, result=result).inc(value)
+        elif event == "drift_corrections":
+            drift.labels(action=label).inc(value)
+        elif event == "commit_to_converged":
+            to_converged.observe(value)
         elif event == "converged":
             converged.inc(value)
         elif event == "reconcile_seconds":

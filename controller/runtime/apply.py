@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from controller.config.access import ListEntry
@@ -51,12 +51,14 @@ class ApplyResult:
 
 
 class Applier:
-    def __init__(self, store: Store, clock: Any, *, revision: str, call_timeout: float = 30.0):
+    def __init__(self, store: Store, clock: Any, *, revision: str, call_timeout: float = 30.0,
+                 on_result: Callable[[str, str, bool], None] | None = None):
         self.store = store
         self.clock = clock
         self.revision = revision
         self.call_timeout = call_timeout
         self.last_status = ""
+        self.on_result = on_result  # (action kind, result, heals drift) for metrics
 
     async def apply(self, plan: Plan, port: ChargerPort, book: Bookkeeping,
                     snapshots: Mapping[str, Sequence[ListEntry]]) -> ApplyResult:
@@ -167,6 +169,8 @@ class Applier:
         return status in OK_STATUSES
 
     async def _audit(self, station: str, a: Action, result: str, error: str | None = None) -> None:
+        if self.on_result is not None:
+            self.on_result(a.kind.value, result, a.drift)
         change = a.change.to_dict() if a.change is not None else None
         detail: dict[str, object] = {"phase": a.phase.label, "reason": a.reason, "result": result}
         if change is not None:

@@ -74,6 +74,7 @@ class Controller:
     async def _on_revision(self, event: RevisionEvent) -> None:
         taken = self.desired.offer(event.result.desired, event.revision, event.result.errors)
         if taken and self.reconciler is not None:
+            self.reconciler.committed_at[event.revision] = event.committed_at or utc_now()
             self.reconciler.on_revision()
 
     async def start(self) -> None:

@@ -106,6 +106,7 @@ class FleetReconciler:
         self._rnd = random.Random()
         self.looks = 0
         self._closed = False
+        self.committed_at: dict[str, dt.datetime] = {}  # revision -> commit (or load) time
         self.metrics_hook: Callable[[str, str, float], None] | None = None  # (event, label, value)
 
     # ------------------------------------------------------------------------------------ lifecycle
@@ -355,12 +356,11 @@ class FleetReconciler:
         started = asyncio.get_running_loop().time()
         async with self._sem:
             applier = Applier(self.store, self.clock, revision=desired.revision,
-                              call_timeout=self.settings.call_timeout)
+                              call_timeout=self.settings.call_timeout, on_result=self._on_result)
             result = await applier.apply(plan, port, book, snapshots)
             with contextlib.suppress(StoreUnavailable):
                 await save_bookkeeping(self.store, identity, book)
         self._metric("reconcile_seconds", "", asyncio.get_running_loop().time() - started)
-        self._metric("applies", "accepted", result.accepted)
         if result.temporary:
             st.last_error = result.error
             self._retry(identity, st)
@@ -387,6 +387,9 @@ class FleetReconciler:
         if st.sync is not Sync.SYNCED or st.last_applied_revision != revision:
             st.converged_at = self.clock()
             self._metric("converged", revision, 1)
+            committed = self.committed_at.get(revision)
+            if committed is not None:
+                self._metric("commit_to_converged", revision, (st.converged_at - committed).total_seconds())
         st.sync, st.health = Sync.SYNCED, Health.HEALTHY
         st.last_applied_revision = revision
         st.last_error, st.stalled, st.next_retry_at, st.waiting_for_wave = None, False, None, None
@@ -491,6 +494,11 @@ class FleetReconciler:
             return {}
         secret = resolve_secret(station.authorization_key, self.secrets_dir, self.env)
         return {"AuthorizationKey": key_bytes(secret).hex()} if secret else {}
+
+    def _on_result(self, kind: str, result: str, drift: bool) -> None:
+        self._metric("applies", f"{kind}|{result}", 1)
+        if drift and result == "Accepted":
+            self._metric("drift_corrections", kind, 1)
 
     def _metric(self, event: str, label: str, value: float) -> None:
         if self.metrics_hook is not None:

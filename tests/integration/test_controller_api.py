@@ -110,7 +110,8 @@ def test_a_watched_directory_is_followed_and_the_api_shows_status_detail_audit_a
                 code, metrics = await asyncio.to_thread(get, ctl, "/metrics", None)
                 assert code == 200
                 assert 'chargeops_stations{sync="Synced",health="Healthy"} 2' in metrics
-                assert "chargeops_applies_total" in metrics and "chargeops_store_bytes" in metrics
+                assert 'chargeops_applies_total{action="ChangeConfiguration",result="Accepted"}' in metrics
+                assert "chargeops_store_bytes" in metrics and "chargeops_commit_to_converged_seconds_count" in metrics
 
     run(scenario(), timeout=60)
 
