@@ -20,7 +20,7 @@ import dataclasses
 import datetime as dt
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from controller.authorize import IdTagInfo, decide
@@ -40,6 +40,7 @@ from controller.store.records import (
     ReservationStatus,
     StartRequest,
     StopRequest,
+    TransactionRecord,
 )
 from controller.transactions import SampledValue, parse_int, parse_meter_values, parse_start, parse_stop
 
@@ -57,6 +58,26 @@ class SessionIndex(Protocol):
     def stopped(self, transaction_id: int) -> None: ...
 
 
+class SessionListener:
+    """Hooks for session-level features (billing, driver price messages, reservations), called by the
+    handlers. `transaction_stopped` is awaited BEFORE the StopTransaction is answered (a billing record
+    must be durable first; raising `StoreUnavailable` leaves the message unanswered so the charger re-sends
+    it) and is called for re-sent stops too (`duplicate=True`), so work it does must be idempotent. The
+    other hooks must not block: they schedule work (outgoing calls are never awaited in a handler)."""
+
+    async def transaction_stopped(self, identity: str, record: TransactionRecord, duplicate: bool) -> None:
+        return None
+
+    def transaction_started(self, identity: str, record: TransactionRecord) -> None:
+        return None
+
+    def authorized(self, identity: str, id_tag: str, info: IdTagInfo) -> None:
+        return None
+
+    def meter_values(self, identity: str, transaction_id: int | None, samples: Sequence[MeterSample]) -> None:
+        return None
+
+
 @dataclasses.dataclass
 class Csms:
     """What handlers need of the central system (injected; tests build it with real parts)."""
@@ -67,6 +88,7 @@ class Csms:
     clock: Callable[[], dt.datetime]
     schedule: Callable[[str, str], None]  # (station, reason): enqueue follow-up work for the station
     known_station: Callable[[str], Awaitable[bool]]  # declared now or before (removed stations)
+    listeners: list[SessionListener] = dataclasses.field(default_factory=list)
 
 
 def _boot_of(payload: Mapping[str, Any]) -> BootInfo:
@@ -187,6 +209,8 @@ class StationHandlers:
         info = await self._decide(id_tag, None)
         if info.status != "Accepted":
             log.info("station %s: Authorize %s -> %s (%s)", self.identity, _mask(id_tag), info.status, info.reason)
+        for listener in self.csms.listeners:
+            listener.authorized(self.identity, id_tag, info)
         return {"idTagInfo": info.as_payload()}
 
     async def start_transaction(self, call: Call) -> Mapping[str, Any]:
@@ -214,6 +238,11 @@ class StationHandlers:
             self.csms.sessions.started(result.transaction_id, self.identity, start.connector_id,
                                        start.id_tag.upper())
             stored_info = info.as_payload()
+            if self.csms.listeners:
+                record = await self.csms.store.get_transaction(result.transaction_id)
+                if record is not None:
+                    for listener in self.csms.listeners:
+                        listener.transaction_started(self.identity, record)
         else:
             rec = await self.csms.store.get_transaction(result.transaction_id)
             stored_info = json.loads(rec.start_id_tag_info) if rec and rec.start_id_tag_info else info.as_payload()
@@ -251,6 +280,8 @@ class StationHandlers:
             anomalies=stop.anomalies, meter_values=samples, frame=self._frame(call))
         try:
             result = await self.csms.store.stop_transaction(req)
+            for listener in self.csms.listeners:  # e.g. the billing record, durable before the answer
+                await listener.transaction_stopped(self.identity, result.transaction, result.duplicate)
         except StoreUnavailable as exc:
             raise CloseWithoutReply("store unavailable", STORE_DOWN_CLOSE_CODE) from exc
         self.csms.sessions.stopped(result.transaction.id)
@@ -273,6 +304,8 @@ class StationHandlers:
             raise CloseWithoutReply("store unavailable", STORE_DOWN_CLOSE_CODE) from exc
         if msg.anomalies and msg.transaction_id is not None:
             await self.csms.store.flag_transaction(msg.transaction_id, msg.anomalies)
+        for listener in self.csms.listeners:
+            listener.meter_values(self.identity, msg.transaction_id, samples)
         return {}
 
     async def data_transfer(self, call: Call) -> Mapping[str, Any]:

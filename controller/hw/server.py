@@ -44,7 +44,7 @@ from controller.hw.auth import (
     resolve_secret,
 )
 from controller.hw.connection import ConnectionLimits, OcppConnection, websocket_options
-from controller.hw.handlers import Csms, StationHandlers
+from controller.hw.handlers import Csms, SessionListener, StationHandlers
 from controller.hw.port import ChargerPort
 from controller.runtime.state import DesiredHolder
 from controller.store.api import Store
@@ -121,7 +121,8 @@ class CentralSystem:
 
     def __init__(self, desired: DesiredHolder, store: Store, settings: ServerSettings | None = None, *,
                  clock: Callable[[], dt.datetime] = utc_now, env: Mapping[str, str] | None = None,
-                 on_connect: Callable[[str, str], None] | None = None):
+                 on_connect: Callable[[str, str], None] | None = None,
+                 listeners: Sequence[SessionListener] = ()):
         self.desired = desired
         self.store = store
         self.settings = settings or ServerSettings()
@@ -136,7 +137,7 @@ class CentralSystem:
         self._server: Server | None = None
         self._on_connect = on_connect or (lambda identity, reason: None)
         self.csms = Csms(desired=desired, store=store, sessions=self.sessions, clock=clock,
-                         schedule=self._schedule, known_station=self._known)
+                         schedule=self._schedule, known_station=self._known, listeners=list(listeners))
 
     # ------------------------------------------------------------------------------------ lifecycle
 

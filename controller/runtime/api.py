@@ -25,6 +25,7 @@ Boundary: HTTP <-> controller objects; no decisions of its own.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from controller.config.effective import effective_station
@@ -95,6 +96,10 @@ def build_metrics(ctl: Controller) -> Registry:
 
     rec.metrics_hook = hook
     return reg
+
+
+RouteFactory = Callable[["Controller", "ApiSettings"], list[Route]]
+EXTRA_ROUTES: list[RouteFactory] = []  # features add their routes here (reservations, map, dashboard)
 
 
 def build_api(ctl: Controller, settings: ApiSettings) -> HttpServer:
@@ -223,6 +228,8 @@ def build_api(ctl: Controller, settings: ApiSettings) -> HttpServer:
         Route("POST", "/api/v1/stations/{identity}/resume", suspender(False)),
         Route("POST", "/api/v1/webhook/git", webhook),
     ]
+    for factory in EXTRA_ROUTES:
+        routes.extend(factory(ctl, settings))
     return HttpServer(routes, host=settings.host, port=settings.port or 0)
 
 

@@ -17,10 +17,12 @@ import dataclasses
 import datetime as dt
 import logging
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from controller.config.diagnostics import ConfigError
+from controller.hw.handlers import SessionListener
 from controller.hw.server import CentralSystem, ServerSettings, utc_now
 from controller.runtime.reconcile import FleetReconciler, ReconcileSettings
 from controller.runtime.sources import DirectorySource, GitSource, RevisionEvent
@@ -28,6 +30,11 @@ from controller.runtime.state import DesiredHolder
 from controller.store.sqlite import SqliteStore
 
 log = logging.getLogger("chargeops.runtime")
+
+# Session features (billing, driver price messages, reservations) register a factory here; each is
+# called once the store and the central system exist and returns a listener for the OCPP handlers.
+ListenerFactory = Callable[["Controller"], SessionListener]
+LISTENER_FACTORIES: list[ListenerFactory] = []
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,6 +112,8 @@ class Controller:
                                 on_connect=lambda identity, reason: reconciler_box[0].enqueue(identity, reason)
                                 if reconciler_box else None)
         self.central = central
+        for factory in LISTENER_FACTORIES:
+            central.csms.listeners.append(factory(self))
         self.reconciler = FleetReconciler(self.desired, self.store, central.port_for, utc_now, s.reconcile,
                                           secrets_dir=s.server.secrets_dir, tls=s.server.tls)
         reconciler_box.append(self.reconciler)
