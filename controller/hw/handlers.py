@@ -77,6 +77,10 @@ class SessionListener:
     def meter_values(self, identity: str, transaction_id: int | None, samples: Sequence[MeterSample]) -> None:
         return None
 
+    def connected(self, identity: str, reason: str) -> None:
+        """A charger connected ("connect") or booted ("boot"): e.g. re-send what 1.6 cannot read back."""
+        return None
+
 
 @dataclasses.dataclass
 class Csms:

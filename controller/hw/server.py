@@ -180,6 +180,9 @@ class CentralSystem:
 
     def _schedule(self, identity: str, reason: str) -> None:
         self._on_connect(identity, reason)
+        if reason in ("connect", "boot"):
+            for listener in self.csms.listeners:
+                listener.connected(identity, reason)
 
     async def _known(self, identity: str) -> bool:
         if self.desired.station(identity) is not None or self.desired.was_declared(identity):

@@ -112,6 +112,8 @@ class Controller:
                                 on_connect=lambda identity, reason: reconciler_box[0].enqueue(identity, reason)
                                 if reconciler_box else None)
         self.central = central
+        import controller.runtime.features  # noqa: F401  (registers the session features)
+
         for factory in LISTENER_FACTORIES:
             central.csms.listeners.append(factory(self))
         self.reconciler = FleetReconciler(self.desired, self.store, central.port_for, utc_now, s.reconcile,
