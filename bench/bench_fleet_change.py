@@ -1,0 +1,741 @@
+"""Benchmark a fleet-wide configuration change: convergence time, messages per station, CPU per round trip.
+
+Targets (issue 4, "Performance"), with N simulated chargers in a separate process:
+  * with simulated charger latency (RTT 300 +- 200 ms, 2 % of calls lost, 5 % of chargers offline), every
+    online station is Synced on the new revision within ceil(N / concurrency) x RTT x messages + 10 s,
+    where RTT = 0.3 s, messages = 2 (one ChangeConfiguration + one read-back GetConfiguration) and
+    concurrency = the controller's max_concurrent_applies;
+  * messages per station = the minimum: 2 for one changed key;
+  * controller CPU per OCPP round trip during the change (loading and validating the new revision,
+    planning, persistence and audit included) <= 3x the CPU per round trip of a plain websockets server
+    exchanging the same frames with as many clients, measured in the same run.
+
+What runs:
+  1. the baseline, first: a plain websockets server in THIS process (the controller's websocket options:
+     no compression, same max_size / max_queue), as many plain clients as there will be online
+     chargers in a runner process; the server sends ChangeConfiguration and GetConfiguration frames
+     (json.dumps, fresh uuid4 ids) and reads the replies (json.loads), as many connections in flight as
+     the controller's concurrency: CPU of this process per round trip, best of --baseline-repeat;
+  2. an owner repo is written to a temporary directory: an Owner with rollout waves [100], one
+     StationProfile selecting every station by label (HeartbeatInterval), N stations SIM-0001..;
+  3. the controller runs in THIS process (directory mode, the repo watched; HTTP API on port 0), so its
+     CPU is time.process_time() of this process (all threads: the SQLite writer and the loader's worker
+     thread count too) and its peak RSS is this process's VmHWM, reset after the baseline;
+  4. bench/_fleet_runner.py runs the chargers in a second process: all but the offline share (chosen
+     with --seed; declared but never connected), a SimulatedCharger subclass that can delay every
+     answer by a random RTT and lose a share of the calls (the simulator itself is unchanged);
+  5. once every online station is Synced, the profile's HeartbeatInterval is rewritten (a new file
+     moved into place) --cpu-changes times WITHOUT latency: CPU between the write and convergence,
+     divided by the round trips of that window (calls the chargers received + calls they made), the
+     best change kept; then once WITH latency and losses: wall time from the write to convergence;
+     each change also gives the ChangeConfiguration + GetConfiguration calls every charger received;
+  6. when a target is missed (or with --profile) one more change (no latency) runs under cProfile (main
+     thread only: the SQLite writer and loader threads are not in it) and the top --profile-top
+     functions are printed by own time and by cumulative time.
+
+Exit status: 0 when the benchmark ran, whether or not the targets were met; 1 when it could not run
+(the fleet did not come up, the repo did not load, a runner failed).
+
+Usage::
+
+    .venv/bin/python bench/bench_fleet_change.py            # 1,000 chargers (a few minutes on 2 cores)
+    .venv/bin/python bench/bench_fleet_change.py --quick    # 100 chargers (< 1 minute)
+    .venv/bin/python bench/bench_fleet_change.py --stations 500 --concurrency 50 --profile
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import inspect
+import json
+import logging
+import math
+import os
+import platform
+import pstats
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+RUNNER = BENCH_DIR / "_fleet_runner.py"
+sys.path.insert(0, str(REPO_ROOT))
+
+from websockets.asyncio.server import ServerConnection, serve  # noqa: E402
+
+from controller.hw.connection import ConnectionLimits, websocket_options  # noqa: E402
+from controller.hw.server import ServerSettings  # noqa: E402
+from controller.runtime.controller import ApiSettings, Controller, ControllerSettings  # noqa: E402
+from controller.runtime.reconcile import ReconcileSettings  # noqa: E402
+from controller.runtime.status import Sync  # noqa: E402
+from tests.config.ownerrepo import dump, owner, profile, station  # noqa: E402
+
+RTT_S = 0.3
+MESSAGES_PER_STATION = 2
+SLACK_S = 10.0
+CPU_RATIO_TARGET = 3.0
+LABELS = {"fleet": "bench"}
+FIRST_HEARTBEAT = 300
+MIB = 1024 * 1024
+BASELINE_CALLS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("ChangeConfiguration", {"key": "HeartbeatInterval", "value": "600"}),
+    ("GetConfiguration", {"key": ["HeartbeatInterval"]}),
+)
+
+
+class BenchError(Exception):
+    """The benchmark could not run (as opposed to a target being missed)."""
+
+
+# ------------------------------------------------------------------------------------------ owner repo
+
+
+def identities(n: int) -> list[str]:
+    return [f"SIM-{i:04d}" for i in range(1, n + 1)]
+
+
+def profile_text(heartbeat: int) -> str:
+    return dump(
+        profile("fleet-defaults", {"ocppConfiguration": {"HeartbeatInterval": heartbeat}}, selector={"labels": LABELS})
+    )
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name("." + path.name + ".tmp")  # hidden: the directory source ignores it
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_repo(repo: Path, names: Sequence[str], heartbeat: int) -> None:
+    repo.mkdir(parents=True, exist_ok=True)
+    (repo / "owner.yaml").write_text(dump(owner("bench-owner", rollout={"waves": [100]})), encoding="utf-8")
+    stations = [station(f"st-{name[4:]}", name, labels=dict(LABELS)) for name in names]
+    (repo / "stations.yaml").write_text(dump(*stations), encoding="utf-8")
+    write_atomic(repo / "profiles.yaml", profile_text(heartbeat))
+
+
+# ------------------------------------------------------------------------------------------ the runner
+
+
+class Runner:
+    """bench/_fleet_runner.py as a child process speaking JSON lines (stderr goes to a file)."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, log_path: Path) -> None:
+        self.proc = proc
+        self.log_path = log_path
+
+    @classmethod
+    async def start(cls, log_path: Path, *args: str) -> Runner:
+        with log_path.open("wb") as err:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                str(RUNNER),
+                *args,
+                cwd=REPO_ROOT,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=err,
+                limit=64 * MIB,
+            )
+        return cls(proc, log_path)
+
+    def _stderr_tail(self) -> str:
+        with contextlib.suppress(OSError):
+            return self.log_path.read_text(encoding="utf-8", errors="replace")[-3000:]
+        return ""
+
+    async def recv(self, timeout: float) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        try:
+            line = await asyncio.wait_for(self.proc.stdout.readline(), timeout)
+        except TimeoutError:
+            raise BenchError(f"runner: no answer within {timeout:g} s\n{self._stderr_tail()}") from None
+        if not line:
+            raise BenchError(f"runner exited ({self.proc.returncode})\n{self._stderr_tail()}")
+        reply: dict[str, Any] = json.loads(line)
+        return reply
+
+    async def request(self, command: Mapping[str, Any], timeout: float = 60.0) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write((json.dumps(command) + "\n").encode())
+        await self.proc.stdin.drain()
+        return await self.recv(timeout)
+
+    async def quit(self, timeout: float = 60.0) -> dict[str, Any]:
+        try:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(b'{"cmd": "quit"}\n')
+            await self.proc.stdin.drain()
+            for _ in range(100):  # answers still in the pipe come first
+                reply = await self.recv(timeout)
+                if reply.get("event") == "bye":
+                    return reply
+            raise BenchError("runner: no goodbye")
+        finally:
+            await self.kill()
+
+    async def kill(self) -> None:
+        if self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.terminate()
+            try:
+                await asyncio.wait_for(self.proc.wait(), 10)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+
+
+# ------------------------------------------------------------------------------------------ measurements
+
+
+@dataclass
+class Change:
+    label: str
+    heartbeat: int
+    converged: bool = False
+    seconds: float = 0.0  # write -> every online station Synced on the new revision
+    revision_seconds: float = 0.0  # write -> the controller took the new revision
+    cpu_seconds: float = 0.0  # controller process CPU, write -> convergence
+    cpu_load_seconds: float = 0.0  # ... of which until the revision was taken (read + validate)
+    synced: int = 0
+    online: int = 0
+    per_station: dict[str, list[int]] = field(default_factory=dict)  # [CC, GC, other, lost]
+    received: dict[str, int] = field(default_factory=dict)
+    sent: dict[str, int] = field(default_factory=dict)
+    threads: dict[str, float] = field(default_factory=dict)  # CPU seconds per thread of this process
+
+    @property
+    def messages(self) -> list[int]:
+        return sorted(cc + gc for cc, gc, _other, _lost in self.per_station.values())
+
+    @property
+    def sent_messages(self) -> list[int]:
+        """ChangeConfiguration + GetConfiguration the controller sent: received + lost on the way."""
+        return sorted(cc + gc + lost for cc, gc, _other, lost in self.per_station.values())
+
+    @property
+    def lost(self) -> int:
+        return sum(row[3] for row in self.per_station.values())
+
+    @property
+    def round_trips(self) -> int:
+        """Calls answered in the window: received by the chargers (lost ones never are) + made by them."""
+        return sum(self.received.values()) + sum(self.sent.values())
+
+    @property
+    def cpu_per_round_trip(self) -> float:
+        return self.cpu_seconds / self.round_trips if self.round_trips else math.inf
+
+    def minimal_messages(self) -> tuple[bool, int]:
+        """(every station that lost no call got exactly 2 messages, stations with more than 2)."""
+        ok = all(cc + gc == MESSAGES_PER_STATION for cc, gc, _o, lost in self.per_station.values() if not lost)
+        more = sum(1 for cc, gc, _o, _l in self.per_station.values() if cc + gc > MESSAGES_PER_STATION)
+        return ok, more
+
+
+def synced_on(ctl: Controller, names: Sequence[str], revision: str) -> list[str]:
+    """The stations of `names` not yet Synced on `revision`."""
+    assert ctl.reconciler is not None
+    status = ctl.reconciler.status
+    return [
+        n
+        for n in names
+        if (s := status.get(n)) is None or s.sync is not Sync.SYNCED or s.last_applied_revision != revision
+    ]
+
+
+async def wait_synced(ctl: Controller, names: Sequence[str], timeout: float, poll: float = 0.02) -> list[str]:
+    """Wait until every station of `names` is Synced on the revision in force; the ones left at timeout."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    left = list(names)
+    while loop.time() < deadline:
+        revision = ctl.desired.revision
+        if revision is not None:
+            left = synced_on(ctl, left, revision)
+            if not left:
+                return []
+        await asyncio.sleep(poll)
+    return left
+
+
+async def run_change(
+    ctl: Controller, runner: Runner, repo: Path, online: Sequence[str], change: Change, timeout: float
+) -> Change:
+    await runner.request({"cmd": "mark"})
+    loop = asyncio.get_running_loop()
+    old = ctl.desired.revision
+    threads0 = thread_cpu()
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    write_atomic(repo / "profiles.yaml", profile_text(change.heartbeat))
+    deadline = loop.time() + timeout
+    while ctl.desired.revision == old and loop.time() < deadline:
+        await asyncio.sleep(0.01)
+    if ctl.desired.revision == old:
+        raise BenchError(
+            f"{change.label}: the controller did not take the new revision within {timeout:g} s"
+            f" (last failure: {ctl.desired.last_failure})"
+        )
+    change.revision_seconds = time.perf_counter() - t0
+    change.cpu_load_seconds = time.process_time() - cpu0
+    revision = ctl.desired.revision
+    assert revision is not None
+    left = list(online)
+    while left and loop.time() < deadline:
+        left = synced_on(ctl, left, revision)
+        if left:
+            await asyncio.sleep(0.02)
+    change.seconds = time.perf_counter() - t0
+    change.cpu_seconds = time.process_time() - cpu0
+    threads1 = thread_cpu()
+    change.threads = {k: v - threads0.get(k, 0.0) for k, v in threads1.items() if v - threads0.get(k, 0.0) > 0}
+    change.converged = not left
+    change.online = len(online)
+    change.synced = len(online) - len(left)
+    counts = await runner.request({"cmd": "counts"})
+    change.per_station = {k: v for k, v in counts["per_station"].items() if k in set(online)}
+    change.received, change.sent = counts["received"], counts["sent"]
+    return change
+
+
+@dataclass
+class Baseline:
+    clients: int
+    round_trips: int
+    cpu_runs: list[float] = field(default_factory=list)  # CPU seconds per run
+    wall_runs: list[float] = field(default_factory=list)
+
+    @property
+    def cpu_per_round_trip(self) -> float:
+        return min(self.cpu_runs) / self.round_trips
+
+    @property
+    def round_trips_per_second(self) -> float:
+        return self.round_trips / min(self.wall_runs)
+
+
+async def measure_baseline(tmp: Path, clients: int, concurrency: int, per_client: int, repeat: int) -> Baseline:
+    conns: list[ServerConnection] = []
+    done = asyncio.Event()
+
+    async def handler(ws: ServerConnection) -> None:
+        conns.append(ws)
+        await done.wait()
+
+    options = websocket_options(ConnectionLimits())
+    async with serve(handler, "127.0.0.1", 0, ping_interval=60.0, ping_timeout=60.0, **options) as server:
+        port = server.sockets[0].getsockname()[1]
+        runner = await Runner.start(tmp / "baseline-runner.log", "baseline", f"ws://127.0.0.1:{port}/", str(clients))
+        try:
+            ready = await runner.recv(timeout=120.0)
+            if ready.get("connected") != clients:
+                raise BenchError(f"baseline: {ready.get('connected')} of {clients} clients connected")
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 30.0
+            while len(conns) < clients and loop.time() < deadline:
+                await asyncio.sleep(0.01)
+            result = Baseline(clients, len(conns) * per_client)
+            gate = asyncio.Semaphore(concurrency)
+
+            async def drive(ws: ServerConnection) -> None:
+                async with gate:
+                    for i in range(per_client):
+                        action, payload = BASELINE_CALLS[i % 2]
+                        frame = [2, str(uuid.uuid4()), action, payload]
+                        await ws.send(json.dumps(frame, separators=(",", ":")))
+                        reply = json.loads(await ws.recv())
+                        if reply[1] != frame[1]:
+                            raise BenchError("baseline: a reply to another frame")
+
+            for _ in range(repeat):
+                cpu0, t0 = time.process_time(), time.perf_counter()
+                async with asyncio.timeout(120.0):
+                    await asyncio.gather(*(drive(ws) for ws in conns))
+                result.wall_runs.append(time.perf_counter() - t0)
+                result.cpu_runs.append(time.process_time() - cpu0)
+        finally:
+            done.set()
+            with contextlib.suppress(BenchError):
+                await runner.quit(timeout=30.0)
+    return result
+
+
+# ------------------------------------------------------------------------------------------ reporting
+
+
+class LogTally(logging.Handler):
+    """Counts WARNING+ records of the controller and keeps the last few (the console stays readable)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+        self.last: deque[str] = deque(maxlen=5)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+        self.last.append(f"{record.levelname} {record.name}: {record.getMessage()}"[:200])
+
+
+def status_kib(name: str) -> int:
+    with contextlib.suppress(OSError), open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith(name + ":"):
+                return int(line.split()[1])
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+@contextlib.contextmanager
+def counting_store_calls(store: object) -> Iterator[Counter[str]]:
+    """Count calls of the store's public coroutine methods (instance attributes, removed afterwards)."""
+    calls: Counter[str] = Counter()
+    names = [n for n in dir(store) if not n.startswith("_") and inspect.iscoroutinefunction(getattr(store, n))]
+
+    def counted(name: str, fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            calls[name] += 1
+            return await fn(*args, **kwargs)
+
+        return wrapper
+
+    for name in names:
+        setattr(store, name, counted(name, getattr(store, name)))
+    try:
+        yield calls
+    finally:
+        for name in names:
+            with contextlib.suppress(AttributeError):
+                delattr(store, name)
+
+
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds (user + system) of every thread of this process, by thread name (Linux /proc)."""
+    names = {t.native_id: t.name for t in threading.enumerate() if t.native_id is not None}
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    with contextlib.suppress(OSError):
+        for task in Path("/proc/self/task").iterdir():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                rest = (task / "stat").read_text(encoding="ascii", errors="replace").rsplit(")", 1)[1].split()
+                name = names.get(int(task.name), f"thread {task.name}")
+                name = "ThreadPoolExecutor" if name.startswith(("ThreadPoolExecutor", "asyncio_")) else name
+                out[name] = out.get(name, 0.0) + (int(rest[11]) + int(rest[12])) / tick
+    return out
+
+
+def reset_peak_rss() -> bool:
+    """Reset this process's VmHWM (Linux: 5 > /proc/self/clear_refs), so the peak is the controller's."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5", encoding="ascii")
+    except OSError:
+        return False
+    return True
+
+
+def cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text(encoding="ascii", errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def pass_fail(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def spread(values: Sequence[int]) -> str:
+    if not values:
+        return "-"
+    return f"{min(values)} / {statistics.median(values):g} / {max(values)}"
+
+
+def say(text: str, t_start: float) -> None:
+    print(f"  [{time.perf_counter() - t_start:6.1f} s] {text}", flush=True)
+
+
+def print_change(change: Change) -> None:
+    ok, more = change.minimal_messages()
+    state = "converged" if change.converged else f"NOT converged ({change.synced}/{change.online} Synced)"
+    print(
+        f"    {change.label}: HeartbeatInterval -> {change.heartbeat}, {state} in {change.seconds:.2f} s"
+        f" (revision taken after {change.revision_seconds:.2f} s)"
+    )
+    print(
+        f"      messages/station (ChangeConfiguration + GetConfiguration) min/median/max {spread(change.messages)}"
+        f" received, {spread(change.sent_messages)} sent (lost ones included);"
+        f" {more} stations > {MESSAGES_PER_STATION}; calls lost {change.lost}; minimal where nothing was lost:"
+        f" {'yes' if ok else 'NO'}"
+    )
+    received = ", ".join(f"{k} {v}" for k, v in sorted(change.received.items())) or "none"
+    sent = ", ".join(f"{k} {v}" for k, v in sorted(change.sent.items())) or "none"
+    print(f"      calls the chargers received: {received}; made: {sent}")
+    print(
+        f"      controller CPU {change.cpu_seconds:.3f} s (of which {change.cpu_load_seconds:.3f} s until the"
+        f" revision was taken) / {change.round_trips} round trips = {change.cpu_per_round_trip * 1e6:.0f} us"
+    )
+    threads = ", ".join(f"{k} {v:.2f}" for k, v in sorted(change.threads.items(), key=lambda kv: -kv[1]))
+    print(f"      CPU seconds by thread (/proc, in 1/{os.sysconf('SC_CLK_TCK')} s ticks): {threads or '-'}")
+
+
+def print_profile(prof: cProfile.Profile, top: int) -> None:
+    """Top functions by own and cumulative time; the event loop's idle wait (epoll) is left out."""
+    for key in ("tottime", "cumulative"):
+        stats = pstats.Stats(prof, stream=sys.stdout)
+        table: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
+        idle = [k for k in table if k[2].startswith("<method 'poll' of 'select.")]
+        idle_s = sum(table.pop(k)[2] for k in idle)
+        print(f"\n-- sorted by {key} (the event loop's wait in epoll left out: {idle_s:.2f} s)")
+        stats.strip_dirs().sort_stats(key).print_stats(top)
+
+
+# ------------------------------------------------------------------------------------------ main
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--stations", type=int, default=1_000, help="declared stations = simulated chargers (N)")
+    ap.add_argument("--quick", action="store_true", help="100 stations")
+    ap.add_argument(
+        "--concurrency",
+        type=int,
+        default=ReconcileSettings().max_concurrent_applies,
+        help="the controller's max_concurrent_applies (default: its own default)",
+    )
+    ap.add_argument("--call-timeout", type=float, default=3.0, help="the controller's call timeout, seconds")
+    ap.add_argument("--retry-base", type=float, default=1.0, help="the controller's first retry delay, seconds")
+    ap.add_argument("--offline-percent", type=float, default=5.0)
+    ap.add_argument("--drop-percent", type=float, default=2.0, help="calls lost with latency on")
+    ap.add_argument("--rtt-min", type=float, default=0.1)
+    ap.add_argument("--rtt-max", type=float, default=0.5)
+    ap.add_argument("--cpu-changes", type=int, default=2, help="changes without latency; the best CPU is kept")
+    ap.add_argument("--baseline-repeat", type=int, default=3)
+    ap.add_argument("--baseline-round-trips", type=int, default=6_000, help="round trips per baseline run (about)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--profile", action="store_true", help="always profile one more change")
+    ap.add_argument("--profile-top", type=int, default=15)
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.stations = 100
+    try:
+        with tempfile.TemporaryDirectory(prefix="chargeops-bench-fleet-") as tmp_name:
+            return asyncio.run(run(args, Path(tmp_name)))
+    except BenchError as exc:
+        print(f"\nERROR: {exc}", file=sys.stderr)
+        return 1
+
+
+async def run(args: argparse.Namespace, tmp: Path) -> int:
+    t_start = time.perf_counter()
+    tally = LogTally()
+    logging.basicConfig(level=logging.WARNING, handlers=[tally])
+    n = args.stations
+    names = identities(n)
+    rnd = random.Random(args.seed)
+    offline = set(rnd.sample(names, round(n * args.offline_percent / 100)))
+    wanted_online = [name for name in names if name not in offline]
+    print("chargeops fleet-wide change benchmark")
+    print(f"  Python {platform.python_version()} ({platform.python_implementation()}) {sys.executable}")
+    print(f"  CPU {cpu_model()}, {os.cpu_count()} logical CPUs; {platform.system()} {platform.release()}")
+    print(
+        f"  {n:,} stations declared, {len(offline)} never connect; concurrency {args.concurrency},"
+        f" call timeout {args.call_timeout:g} s, first retry after {args.retry_base:g} s",
+        flush=True,
+    )
+
+    concurrency = args.concurrency
+    per_client = max(2, math.ceil(args.baseline_round_trips / len(wanted_online) / 2) * 2)
+    base = await measure_baseline(tmp, len(wanted_online), concurrency, per_client, args.baseline_repeat)
+    say(
+        f"baseline: {base.clients} plain clients x {per_client} round trips, {args.baseline_repeat} runs:"
+        f" {base.cpu_per_round_trip * 1e6:.0f} us CPU per round trip",
+        t_start,
+    )
+
+    repo = tmp / "repo"
+    write_repo(repo, names, FIRST_HEARTBEAT)
+    hwm_reset = reset_peak_rss()
+    rss_start = status_kib("VmRSS")
+    settings = ControllerSettings(
+        repo=repo,
+        db_path=tmp / "chargeops.db",
+        server=ServerSettings(port=0, call_timeout=args.call_timeout),
+        reconcile=ReconcileSettings(
+            max_concurrent_applies=args.concurrency, call_timeout=args.call_timeout, retry_base=args.retry_base
+        ),
+        api=ApiSettings(port=0, tokens=("bench-token",)),
+    )
+    ctl = Controller(settings)
+    await ctl.start()
+    say(f"controller up on port {ctl.port} (revision {ctl.desired.revision})", t_start)
+    ids_file = tmp / "online.txt"
+    ids_file.write_text("\n".join(wanted_online) + "\n", encoding="ascii")
+    runner: Runner | None = None
+    changes: list[Change] = []
+    profiled: cProfile.Profile | None = None
+    store_calls: Counter[str] = Counter()
+    try:
+        runner = await Runner.start(
+            tmp / "fleet-runner.log",
+            "fleet",
+            f"ws://127.0.0.1:{ctl.port}/ocpp",
+            str(ids_file),
+            "--seed",
+            str(args.seed),
+        )
+        ready = await runner.recv(timeout=60.0 + n * 0.2)
+        online = [name for name in wanted_online if name not in set(ready.get("offline", []))]
+        say(f"fleet up: {len(online)} of {len(wanted_online)} chargers online", t_start)
+        if not online:
+            raise BenchError("no charger came online")
+        left = await wait_synced(ctl, online, timeout=60.0 + n * 0.1)
+        if left:
+            raise BenchError(f"{len(left)} online stations not Synced after connecting, e.g. {left[:5]}")
+        say("every online station Synced", t_start)
+
+        heartbeat = FIRST_HEARTBEAT
+        bound = math.ceil(n / concurrency) * RTT_S * MESSAGES_PER_STATION + SLACK_S
+        timeout = min(600.0, max(60.0, 5 * bound))
+        for i in range(args.cpu_changes):
+            heartbeat += 300
+            change = await run_change(
+                ctl, runner, repo, online, Change(f"CPU change {i + 1} (no latency)", heartbeat), timeout
+            )
+            changes.append(change)
+            print_change(change)
+            await asyncio.sleep(1.0)  # trailing writes settle
+        await runner.request(
+            {"cmd": "faults", "rtt_min": args.rtt_min, "rtt_max": args.rtt_max, "drop": args.drop_percent / 100}
+        )
+        heartbeat += 300
+        latency = await run_change(
+            ctl,
+            runner,
+            repo,
+            online,
+            Change(
+                f"latency change (RTT {args.rtt_min:g}-{args.rtt_max:g} s, {args.drop_percent:g} % lost)", heartbeat
+            ),
+            timeout,
+        )
+        print_change(latency)
+        await runner.request({"cmd": "faults", "rtt_min": 0, "rtt_max": 0, "drop": 0})
+        rss_peak = status_kib("VmHWM")
+        rss_now = status_kib("VmRSS")
+
+        cpu_best = min(changes, key=lambda c: c.cpu_per_round_trip) if changes else latency
+        latency_ok = latency.converged and latency.seconds <= bound
+        msg_ok = all(c.minimal_messages()[0] for c in [*changes, latency])
+        ratio = cpu_best.cpu_per_round_trip / base.cpu_per_round_trip
+        cpu_ok = ratio <= CPU_RATIO_TARGET
+        prof_change: Change | None = None
+        if args.profile or not (latency_ok and msg_ok and cpu_ok):
+            say("a target is missed (or --profile): profiling one more change", t_start)
+            profiled = cProfile.Profile(time.thread_time)  # CPU time of the main thread, not wall time
+            heartbeat += 300
+            await asyncio.sleep(2.0)
+            with counting_store_calls(ctl.store) as store_calls:
+                profiled.enable()
+                try:
+                    prof_change = await run_change(
+                        ctl, runner, repo, online, Change("profiled change (no latency)", heartbeat), timeout
+                    )
+                finally:
+                    profiled.disable()
+        runner_bye = await runner.quit()
+        runner = None
+    finally:
+        if runner is not None:
+            await runner.kill()
+        await ctl.stop()
+    say(
+        f"fleet and controller stopped (runner CPU {runner_bye.get('cpu', 0):.1f} s;"
+        f" controller RSS at the end of the latency change {rss_now / 1024:.0f} MiB)",
+        t_start,
+    )
+
+    print()
+    rows: list[tuple[str, str, str, str]] = [
+        ("N stations / online / offline", f"{n:,} / {len(online):,} / {n - len(wanted_online)}", "", ""),
+        ("concurrency (max_concurrent_applies)", str(concurrency), "", ""),
+        (
+            "convergence with latency (write -> all Synced)",
+            f"{latency.seconds:.2f} s" if latency.converged else f"> {latency.seconds:.0f} s ({latency.synced} Synced)",
+            f"<= {bound:.1f} s",
+            pass_fail(latency_ok),
+        ),
+        ("  of which until the revision was taken", f"{latency.revision_seconds:.2f} s", "", ""),
+        (
+            "messages/station, no latency (min/median/max)",
+            " | ".join(spread(c.messages) for c in changes) or "-",
+            f"= {MESSAGES_PER_STATION}",
+            pass_fail(all(c.minimal_messages()[0] for c in changes)),
+        ),
+        (
+            "messages/station, latency (min/median/max)",
+            spread(latency.messages),
+            f"= {MESSAGES_PER_STATION} unless lost",
+            pass_fail(latency.minimal_messages()[0]),
+        ),
+        (
+            "controller CPU / round trip (best change)",
+            f"{cpu_best.cpu_per_round_trip * 1e6:.0f} us ({cpu_best.round_trips} rt)",
+            "",
+            "",
+        ),
+        (
+            "baseline websockets CPU / round trip",
+            f"{base.cpu_per_round_trip * 1e6:.0f} us ({base.round_trips_per_second:,.0f} rt/s)",
+            "",
+            "",
+        ),
+        ("ratio controller / baseline", f"{ratio:.1f}x", f"<= {CPU_RATIO_TARGET:g}x", pass_fail(cpu_ok)),
+        (
+            "peak RSS of the controller process (VmHWM)",
+            f"{rss_peak / 1024:.0f} MiB",
+            f"before start {rss_start / 1024:.0f} MiB" + ("" if hwm_reset else " (peak not reset)"),
+            "",
+        ),
+        ("Python / CPU", f"{platform.python_version()} / {cpu_model()}", f"{os.cpu_count()} CPUs", ""),
+    ]
+    width = max(len(r[0]) for r in rows) + 2
+    print(f"  {'measure':<{width}}{'value':<34}{'target':<24}verdict")
+    print("  " + "-" * (width + 34 + 24 + 7))
+    for label, value, target, verdict in rows:
+        print(f"  {label:<{width}}{value:<34}{target:<24}{verdict}")
+    print(
+        f"\n  bound = ceil({n} / {concurrency}) x {RTT_S} s x {MESSAGES_PER_STATION} + {SLACK_S:g} s;"
+        f" baseline CPU runs {', '.join(f'{c:.3f}' for c in base.cpu_runs)} s for {base.round_trips} round trips"
+    )
+    print(f"  controller log: {tally.count} warnings or errors" + (":" if tally.last else ""))
+    for line in tally.last:
+        print(f"    {line}")
+    if profiled is not None and prof_change is not None:
+        per = len(online)
+        print("\nOne more change (no latency) under cProfile and with the store's calls counted:")
+        print_change(prof_change)
+        shown = ", ".join(f"{k} {v} ({v / per:.1f})" for k, v in store_calls.most_common())
+        print(f"      store calls (per online station): {shown or 'none'}")
+        print(
+            f"\ncProfile, main thread CPU time (time.thread_time; profiling overhead included), top {args.profile_top}:"
+        )
+        print_profile(profiled, args.profile_top)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
