@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 
 from . import model as m
@@ -148,8 +149,33 @@ def derived_keys(operative: bool, offline: bool, restricted: bool,
     return out
 
 
+# Memo of results per desired state (the few most recent ones only, so old revisions can be freed).
+_MEMO: OrderedDict[int, tuple[m.DesiredState, dict[tuple[str, BootInfo | None, bool], EffectiveStation]]] = \
+    OrderedDict()
+_MEMO_STATES = 3
+
+
 def effective_station(desired: m.DesiredState, st: m.Station, boot: BootInfo | None = None,
                       assume_boot_profiles: bool = False) -> EffectiveStation:
+    """Merge everything that applies to `st` (memoised per desired state, station and boot info)."""
+    slot = _MEMO.get(id(desired))
+    if slot is None or slot[0] is not desired:
+        slot = (desired, {})  # holding `desired` keeps its id from being reused while memoised
+        _MEMO[id(desired)] = slot
+        while len(_MEMO) > _MEMO_STATES:
+            _MEMO.popitem(last=False)
+    else:
+        _MEMO.move_to_end(id(desired))
+    key = (st.name, boot, assume_boot_profiles)
+    eff = slot[1].get(key)
+    if eff is None or eff.station is not st:
+        eff = _effective_station(desired, st, boot, assume_boot_profiles)
+        slot[1][key] = eff
+    return eff
+
+
+def _effective_station(desired: m.DesiredState, st: m.Station, boot: BootInfo | None,
+                       assume_boot_profiles: bool) -> EffectiveStation:
     """Merge everything that applies to `st`.
 
     `assume_boot_profiles` applies boot-selected profiles that cannot be decided yet (used by validation to

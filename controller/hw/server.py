@@ -83,6 +83,8 @@ class ActiveSessions:
     def __init__(self) -> None:
         self._by_tx: dict[int, str] = {}
         self._count: dict[str, int] = {}
+        self._where: dict[int, str] = {}  # transaction -> STATION
+        self._busy: dict[str, dict[int, int]] = {}  # STATION -> {transaction: connector}
 
     def count(self, id_tag_key: str) -> int:
         return self._count.get(id_tag_key, 0)
@@ -91,9 +93,21 @@ class ActiveSessions:
         if transaction_id in self._by_tx:
             return
         self._by_tx[transaction_id] = id_tag_key
+        self._where[transaction_id] = station.upper()
+        self._busy.setdefault(station.upper(), {})[transaction_id] = connector
         self._count[id_tag_key] = self._count.get(id_tag_key, 0) + 1
 
+    def connectors_busy(self, station: str) -> frozenset[int]:
+        """Connectors of a station with a running session (from memory, no store read)."""
+        return frozenset(self._busy.get(station.upper(), {}).values())
+
     def stopped(self, transaction_id: int) -> None:
+        where = self._where.pop(transaction_id, None)
+        if where is not None:
+            busy = self._busy.get(where, {})
+            busy.pop(transaction_id, None)
+            if not busy:
+                self._busy.pop(where, None)
         key = self._by_tx.pop(transaction_id, None)
         if key is not None:
             n = self._count.get(key, 1) - 1

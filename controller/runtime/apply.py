@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from controller.config.access import ListEntry
+from controller.config.ocpp16_keys import lookup, values_equal
 from controller.hw.auth import key_bytes
 from controller.hw.errors import ChargerRejected, ChargerUnavailable
 from controller.hw.port import ChargerPort
@@ -100,6 +101,13 @@ class Applier:
             report = await port.get_configuration(list(p.get("key") or []), timeout=self.call_timeout)
             keys = [ConfigKey(e.key, e.value, e.readonly) for e in report.entries]
             await self.store.record_configuration(station, keys, now)
+            differs = [e.key for e in report.entries if e.key.upper() in book.applied
+                       and not values_equal(lookup(e.key), e.value or "", book.applied[e.key.upper()])]
+            if differs:  # accepted but not what we sent: not converged, the next look plans it again
+                self.last_status = "read back differs: " + ", ".join(differs)
+                for k in differs:
+                    book.applied.pop(k.upper(), None)
+                return False
             return True
         if a.kind is Kind.CHANGE_CONFIGURATION and a.secret and str(p["key"]).upper() == "AUTHORIZATIONKEY":
             await self.store.set_pending_key(station, key_bytes(str(p["value"])))  # before it is sent
@@ -121,8 +129,7 @@ class Applier:
                 if a.secret:
                     book.write_only_sent[up] = secret_digest(value)
                 else:
-                    book.applied[up] = value
-                    await self.store.record_configuration(station, [ConfigKey(key, value, False)], now)
+                    book.applied[up] = value  # the read-back that follows records it in the store
                 book.refused.pop(up, None)
                 return True
             if status == "RebootRequired":

@@ -17,7 +17,7 @@ import dataclasses
 import datetime as dt
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,8 @@ class Controller:
         self.reconciler: FleetReconciler | None = None
         self.source: DirectorySource | GitSource | None = None
         self.api: Any = None
+        # Features that run work of their own (e.g. map publication) register how to stop it; run first on stop.
+        self.closers: list[Callable[[], Awaitable[None]]] = []
         self.ready = asyncio.Event()
         self._housekeeping: asyncio.Task[None] | None = None
 
@@ -118,6 +120,7 @@ class Controller:
             central.csms.listeners.append(factory(self))
         self.reconciler = FleetReconciler(self.desired, self.store, central.port_for, utc_now, s.reconcile,
                                           secrets_dir=s.server.secrets_dir, tls=s.server.tls)
+        self.reconciler.sessions_of = central.sessions.connectors_busy
         reconciler_box.append(self.reconciler)
         await self.reconciler.start()
         await central.start()
@@ -155,6 +158,11 @@ class Controller:
             self._housekeeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._housekeeping
+        for close in reversed(self.closers):
+            try:
+                await close()
+            except Exception:  # one feature failing to stop must not keep the rest running
+                log.exception("stopping a feature failed")
         if self.api is not None:
             await self.api.stop()
         if self.source is not None:

@@ -76,19 +76,38 @@ async def save_bookkeeping(store: Store, identity: str, book: Bookkeeping) -> No
     await store.put_state(ext_key(identity), book.to_json())
 
 
+_SNAPSHOTS: dict[str, tuple[tuple[ListEntry, ...], str]] = {}  # store hash -> (entries, planner hash)
+
+
+async def accepted_snapshot(store: Store, store_hash: str | None) -> tuple[tuple[ListEntry, ...] | None, str | None]:
+    """Entries (and the planner's hash) of a content-addressed list snapshot; cached: snapshots never change."""
+    if not store_hash:
+        return None, None
+    hit = _SNAPSHOTS.get(store_hash)
+    if hit is None:
+        snap = await store.get_local_list_snapshot(store_hash)
+        if snap is None:
+            return None, None
+        entries = tuple(to_config_entry(e) for e in snap)
+        hit = (entries, snapshot_hash(entries))
+        if len(_SNAPSHOTS) > 256:
+            _SNAPSHOTS.clear()
+        _SNAPSHOTS[store_hash] = hit
+    return hit
+
+
 async def observed_from_store(store: Store, identity: str, rec: StationRecord | None, book: Bookkeeping, *,
-                              online: bool) -> tuple[ObservedStation | None, tuple[ListEntry, ...] | None]:
-    """The observed station and the entries of the list snapshot it accepted (None when unknown)."""
+                              online: bool, sessions: frozenset[int] | None = None,
+                              ) -> tuple[ObservedStation | None, tuple[ListEntry, ...] | None]:
+    """The observed station and the entries of the list snapshot it accepted (None when unknown).
+
+    `sessions`: connectors with a running session when the caller knows them (else read from the store)."""
     if rec is None:
         return None, None
-    entries: tuple[ListEntry, ...] | None = None
-    list_hash: str | None = None
-    if rec.local_list_hash:
-        snap = await store.get_local_list_snapshot(rec.local_list_hash)
-        if snap is not None:
-            entries = tuple(to_config_entry(e) for e in snap)
-            list_hash = snapshot_hash(entries)
-    active = await store.list_transactions(station=rec.identity, status=TransactionStatus.ACTIVE)
+    entries, list_hash = await accepted_snapshot(store, rec.local_list_hash)
+    if sessions is None:
+        active = await store.list_transactions(station=rec.identity, status=TransactionStatus.ACTIVE)
+        sessions = frozenset(t.connector_id for t in active if t.connector_id is not None)
     boot = rec.boot
     pending = book.pending_reboot
     obs = ObservedStation(
@@ -103,7 +122,7 @@ async def observed_from_store(store: Store, identity: str, rec: StationRecord | 
         local_list_hash=list_hash,
         local_list_mismatch=book.local_list_mismatch,
         connectors={c.connector_id: c.status for c in rec.connectors},
-        sessions=frozenset(t.connector_id for t in active if t.connector_id is not None),
+        sessions=sessions,
         pending_reboot=None if not pending else PendingReboot(dt.datetime.fromisoformat(pending["since"]),
                                                               dict(pending["keys"])),
         refused={k: Refusal(v["status"], v["value"], _time(v.get("at"))) for k, v in book.refused.items()},

@@ -61,6 +61,9 @@ from controller.store.records import AuditEntry, ReservationStatus, StationRecor
 
 log = logging.getLogger("chargeops.runtime.reconcile")
 ROLLOUT_KEY = "rollout/current"
+# events after which a station's record is read from the store again (the charger reported something);
+# other looks (a revision, a retry, a timer, after an apply) reuse the last read
+_RELOAD_REASONS = frozenset({"connect", "boot", "status", "drift", "suspend", "security", "applied"})
 CONFIRM_PREFIX = "confirm/"
 SUSPEND_PREFIX = "suspend/"
 APPLIED_KEY = "revision/applied"
@@ -106,6 +109,10 @@ class FleetReconciler:
         self._rnd = random.Random()
         self.looks = 0
         self._closed = False
+        self._records: dict[str, StationRecord] = {}  # last read of each station (refreshed on events)
+        self._books: dict[str, Bookkeeping] = {}  # the reconciler is the only writer of bookkeeping
+        self._reservations: tuple[float, dict[str, list[PendingReservation]]] | None = None
+        self.sessions_of: Callable[[str], frozenset[int]] | None = None  # running sessions, from memory
         self.committed_at: dict[str, dt.datetime] = {}  # revision -> commit (or load) time
         self.metrics_hook: Callable[[str, str, float], None] | None = None  # (event, label, value)
 
@@ -207,7 +214,8 @@ class FleetReconciler:
 
     async def forget_refusals(self, identity: str) -> None:
         """Let refused changes be tried again (after a boot, or when an operator asks)."""
-        book = await load_bookkeeping(self.store, identity)
+        book = self._books.get(identity.upper()) or await load_bookkeeping(self.store, identity)
+        self._books[identity.upper()] = book
         if book.refused or book.local_list_mismatch:
             book.refused.clear()
             await save_bookkeeping(self.store, identity, book)
@@ -284,14 +292,24 @@ class FleetReconciler:
         try:
             if "boot" in reasons:  # a rebooted charger (maybe new firmware) may now take what it refused
                 await self.forget_refusals(identity)
-            rec = await self.store.get_station(identity)
+            cached = self._records.get(key)
+            if cached is None or reasons & _RELOAD_REASONS:
+                rec = await self.store.get_station(identity)
+            else:
+                rec = cached
             if port is not None and (reasons & {"connect", "boot", "drift"} or rec is None
                                      or rec.configuration_read_at is None):
                 await read_charger(port, self.store, identity, rec, now, statuses="connect" in reasons)
                 rec = await self.store.get_station(identity)
                 self._schedule_drift(identity)
-            book = await load_bookkeeping(self.store, identity)
-            observed, accepted = await observed_from_store(self.store, identity, rec, book, online=port is not None)
+            if rec is not None:
+                self._records[key] = rec
+            book = self._books.get(key)
+            if book is None:
+                book = self._books[key] = await load_bookkeeping(self.store, identity)
+            observed, accepted = await observed_from_store(
+                self.store, identity, rec, book, online=port is not None,
+                sessions=self.sessions_of(identity) if self.sessions_of is not None else None)
             snapshots: dict[str, tuple[ListEntry, ...]] = {}
             snap = local_list_snapshot(desired, identity, observed, now) if observed is not None else None
             if snap is not None:
@@ -377,10 +395,16 @@ class FleetReconciler:
                 self._persist_rollout()
             return
         self._failures.pop(key, None)
-        # look again right away: read-backs and accepted values make the next plan empty when converged
-        self.enqueue(identity, "applied")
         if wave_ok and self.rollout is not None:
             self.rollout.changed.add(key)
+        complete = wave_ok and result.accepted == result.sent and not book.pending_reboot
+        if complete and not self._security_pending(desired, identity, rec):
+            # every action accepted and read back as sent: converged, no second look needed
+            self._records.pop(key, None)
+            self._converged(st, desired.revision, had_changes=True)
+            self._next(identity, plan)
+        else:  # something is left (a reboot, the next security step, a later wave): look again now
+            self.enqueue(identity, "applied")
 
     def _converged(self, st: StationStatus, revision: str, *, had_changes: bool) -> None:
         key = st.identity.upper()
@@ -440,10 +464,18 @@ class FleetReconciler:
             old.cancel()
         self._timers[key] = loop.call_later(delay, self.enqueue, identity, "drift")
 
-    async def _pending_reservations(self, identity: str) -> list[PendingReservation]:
-        recs = await self.store.list_reservations(
-            station=identity, statuses=[ReservationStatus.ACCEPTED, ReservationStatus.REQUESTED])
-        return [PendingReservation(r.id, r.connector_id, r.expiry) for r in recs]
+    async def _pending_reservations(self, identity: str, max_age: float = 2.0) -> list[PendingReservation]:
+        """Pending reservations of a station, from one fleet-wide read at most every `max_age` seconds."""
+        loop_now = asyncio.get_running_loop().time()
+        if self._reservations is None or loop_now - self._reservations[0] > max_age:
+            recs = await self.store.list_reservations(statuses=[ReservationStatus.ACCEPTED,
+                                                                ReservationStatus.REQUESTED])
+            by_station: dict[str, list[PendingReservation]] = {}
+            for r in recs:
+                by_station.setdefault(r.station.upper(), []).append(PendingReservation(r.id, r.connector_id,
+                                                                                      r.expiry))
+            self._reservations = (loop_now, by_station)
+        return list(self._reservations[1].get(identity.upper(), ()))
 
     def _still_refused(self, desired: DesiredState, identity: str, observed: ObservedStation,
                        book: Bookkeeping) -> list[str]:
@@ -455,6 +487,13 @@ class FleetReconciler:
         wanted = {k.upper(): v for k, v in eff.ocpp_configuration.items()}
         return sorted(f"{k} ({r.get('status')})" for k, r in book.refused.items()
                       if k in wanted and str(r.get("value")) == wanted[k])
+
+    def _security_pending(self, desired: DesiredState, identity: str, rec: StationRecord | None) -> bool:
+        """The station's declared security profile is above the one it confirmed (more steps to come)."""
+        if rec is None or not self._secrets(desired, identity):
+            return False
+        eff = self.holder.effective(identity)
+        return eff is not None and (rec.security_profile or 0) < min(eff.security_profile, 2 if self.tls else 1)
 
     async def _security_step(self, identity: str, desired: DesiredState, port: ChargerPort,
                              rec: StationRecord) -> bool:

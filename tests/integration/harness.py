@@ -62,6 +62,7 @@ async def csms(tmp: Path, desired: DesiredState, *, env: Mapping[str, str] | Non
     reconciler = FleetReconciler(holder, store, central.port_for, utc_now,
                                  reconcile or ReconcileSettings(call_timeout=3.0, retry_base=0.2, retry_max=2.0),
                                  env=env or {}, tls=central.settings.tls)
+    reconciler.sessions_of = central.sessions.connectors_busy
     box.append(reconciler)
     await reconciler.start()
     await central.start()
