@@ -196,6 +196,12 @@ def _backup(args: argparse.Namespace) -> int:
     return 0
 
 
+def _billing(args: argparse.Namespace) -> int:
+    from .billing.cli import main as billing_main
+
+    return billing_main(args)
+
+
 def _simulate(args: argparse.Namespace) -> int:
     from .hw.sim.cli import simulate_main
 
@@ -268,6 +274,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--db", default="chargeops.db", help="the store (default chargeops.db)")
     b.add_argument("--to", required=True, help="file to write the backup to")
     b.set_defaults(func=_backup)
+
+    from .billing.cli import add_parsers as add_billing_parsers  # argparse only: cheap
+
+    add_billing_parsers(sub)
+    for name in ("billing", "forget"):
+        sub.choices[name].set_defaults(func=_billing)
 
     sim = sub.add_parser("simulate", help="run simulated OCPP 1.6J chargers against a central system",
                          add_help=False)

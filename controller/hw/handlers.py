@@ -81,6 +81,10 @@ class SessionListener:
         """A charger connected ("connect") or booted ("boot"): e.g. re-send what 1.6 cannot read back."""
         return None
 
+    def status_changed(self, identity: str, status: ConnectorStatus) -> None:
+        """A StatusNotification was recorded (e.g. Available after Finishing: the cable is out)."""
+        return None
+
 
 @dataclasses.dataclass
 class Csms:
@@ -203,6 +207,8 @@ class StationHandlers:
         except StoreUnavailable:
             log.warning("station %s: store unavailable, status of connector %d not recorded", self.identity,
                         connector)
+        for listener in self.csms.listeners:
+            listener.status_changed(self.identity, rec)
         self.csms.schedule(self.identity, "status")
         return {}
 

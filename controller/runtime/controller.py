@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from controller.billing.history import record_revision
 from controller.config.diagnostics import ConfigError
 from controller.hw.handlers import SessionListener
 from controller.hw.server import CentralSystem, ServerSettings, utc_now
@@ -82,6 +83,8 @@ class Controller:
 
     async def _on_revision(self, event: RevisionEvent) -> None:
         taken = self.desired.offer(event.result.desired, event.revision, event.result.errors)
+        if taken and self.store is not None:  # tariff history by time: bills use the prices taken by then
+            await record_revision(self.store, self.desired.desired, utc_now())
         if taken and self.reconciler is not None:
             self.reconciler.committed_at[event.revision] = event.committed_at or utc_now()
             self.reconciler.on_revision()
@@ -109,6 +112,7 @@ class Controller:
             raise ConfigError(event.result.errors)
         owner = event.result.desired.owner.name
         self.store = await SqliteStore.open(s.db_path, owner=owner)
+        await record_revision(self.store, self.desired.desired, utc_now())  # taken before the store was open
         reconciler_box: list[FleetReconciler] = []
         central = CentralSystem(self.desired, self.store, s.server, clock=utc_now,
                                 on_connect=lambda identity, reason: reconciler_box[0].enqueue(identity, reason)

@@ -7,3 +7,6 @@ Boundary: registration only.
 """
 
 from __future__ import annotations
+
+from controller.billing import feature as _billing  # noqa: F401  (billing records, California Pricing messages)
+from controller.reservations import register as _reservations  # noqa: F401  (booking API, ReserveNow scheduler)

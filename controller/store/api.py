@@ -16,10 +16,17 @@ cancelled awaiter does not cancel its write. Reads never block the event loop ei
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from controller.store.billing_records import (
+    BillingAdjustment,
+    BillingRow,
+    ForgetResult,
+    StatusChangeRecord,
+    TariffRevision,
+)
 from controller.store.records import (
     AuditEntry,
     AuditRecord,
@@ -140,8 +147,18 @@ class Store(Protocol):
     async def create_reservation(self, request: ReservationRequest) -> ReservationRecord: ...
 
     async def update_reservation(
-        self, reservation_id: int, status: ReservationStatus, *, expiry: datetime | None = None
-    ) -> ReservationRecord | None: ...
+        self,
+        reservation_id: int,
+        status: ReservationStatus,
+        *,
+        expiry: datetime | None = None,
+        connector_id: int | None = None,
+        only_if: Collection[ReservationStatus] | None = None,
+    ) -> ReservationRecord | None:
+        """Set the status (and the expiry / connector when given); with ``only_if`` only while the status
+        is one of those (compare-and-set: the caller sees in the returned record whether it applied).
+        None when the reservation is unknown."""
+        ...
 
     async def get_reservation(self, reservation_id: int) -> ReservationRecord | None: ...
 
@@ -162,6 +179,52 @@ class Store(Protocol):
     async def delete_state(self, key: str) -> None: ...
 
     async def get_state(self, prefix: str = "") -> dict[str, object]: ...
+
+    # -- billing: tariff history, status history, billing records, adjustments (billing_records.py) ---
+    async def record_tariff_revision(self, revision: str, taken_at: datetime, manifest: str,
+                                     documents: Mapping[str, str]) -> bool:
+        """Record a taken revision (documents content-addressed, stored once); False if already in force."""
+        ...
+
+    async def tariff_revision_at(self, at: datetime) -> TariffRevision | None:
+        """The revision taken last at or before ``at`` (the earliest known when none was); None if none."""
+        ...
+
+    async def latest_tariff_revision(self) -> TariffRevision | None: ...
+
+    async def status_history(self, station: str, connector_id: int | None, since: datetime,
+                             limit: int = 10_000) -> list[StatusChangeRecord]:
+        """StatusNotifications received since ``since`` (all connectors when ``connector_id`` is None)."""
+        ...
+
+    async def add_billing_record(self, row: BillingRow) -> tuple[BillingRow, bool]:
+        """Append a version; idempotent on (transaction, version): returns the stored row and whether new."""
+        ...
+
+    async def billing_records(self, transaction_id: int) -> list[BillingRow]:
+        """Every version of a transaction's billing record, oldest first."""
+        ...
+
+    async def provisional_billing_records(self, station: str) -> list[BillingRow]: ...
+
+    async def list_billing_records(self, booked_from: datetime, booked_to: datetime) -> list[BillingRow]:
+        """Every version of the transactions whose first version was booked in [from, to)."""
+        ...
+
+    async def add_billing_adjustment(self, adjustment: BillingAdjustment) -> BillingAdjustment: ...
+
+    async def list_billing_adjustments(self, created_from: datetime, created_to: datetime, *,
+                                       transaction_id: int | None = None) -> list[BillingAdjustment]: ...
+
+    async def forget_driver(self, driver_id: str, *, id_tags: Sequence[str] = (),
+                            before: datetime | None) -> tuple[ForgetResult, list[int]]:
+        """Clear a driver's personal link from sessions that ended before ``before`` (None: all of them),
+        keeping the amounts; returns what changed and the sessions kept because they are more recent."""
+        ...
+
+    async def known_owners(self) -> list[str]:
+        """Owners with data in this database (all owners, whatever this store is bound to)."""
+        ...
 
     # -- operations ----------------------------------------------------------------------------------
     async def backup(self, path: str | os.PathLike[str]) -> None:

@@ -36,6 +36,7 @@ class FrameDirection(StrEnum):
 
 
 class ReservationStatus(StrEnum):
+    SCHEDULED = "scheduled"  # booked for later: holds nothing yet (ReserveNow goes out at start - buffer)
     REQUESTED = "requested"  # written before ReserveNow is sent
     ACCEPTED = "accepted"
     REJECTED = "rejected"  # Faulted / Occupied / Rejected / Unavailable answers
@@ -226,6 +227,7 @@ class ReservationRequest:
     id_tag: str
     expiry: datetime
     policy: str  # the reservation policy name (or its JSON) that allowed it
+    status: ReservationStatus = ReservationStatus.REQUESTED  # SCHEDULED for a booking that starts later
 
 
 @dataclass(frozen=True, slots=True)

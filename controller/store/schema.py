@@ -208,8 +208,92 @@ _V5_CONTROLLER_STATE = Migration(
     ),
 )
 
+_V6_BILLING = Migration(
+    6,
+    "tariff history, connector status history, billing records and adjustments (append-only)",
+    (
+        """CREATE TABLE tariff_documents (
+            owner TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            body TEXT NOT NULL,
+            PRIMARY KEY (owner, hash)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE tariff_revisions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            owner TEXT NOT NULL,
+            revision TEXT NOT NULL,
+            taken_at TEXT NOT NULL,
+            manifest TEXT NOT NULL
+        )""",
+        "CREATE INDEX tariff_revisions_by_time ON tariff_revisions (owner, taken_at)",
+        """CREATE TABLE connector_status_history (
+            id INTEGER PRIMARY KEY,
+            owner TEXT NOT NULL,
+            station TEXT NOT NULL,
+            connector_id INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            timestamp TEXT,
+            received_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX connector_status_history_by_connector"
+        " ON connector_status_history (owner, station, connector_id, received_at)",
+        """CREATE TABLE billing_records (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            owner TEXT NOT NULL,
+            transaction_id INTEGER NOT NULL,
+            version INTEGER NOT NULL,
+            final INTEGER NOT NULL,
+            booked_at TEXT NOT NULL,
+            station TEXT NOT NULL,
+            connector_id INTEGER,
+            driver_id TEXT,
+            card TEXT,
+            grp TEXT,
+            currency TEXT NOT NULL,
+            net TEXT NOT NULL,
+            tax TEXT NOT NULL,
+            total TEXT NOT NULL,
+            under_review INTEGER NOT NULL,
+            session_start TEXT,
+            body TEXT NOT NULL,
+            UNIQUE (owner, transaction_id, version)
+        )""",
+        "CREATE INDEX billing_records_by_booking ON billing_records (owner, booked_at)",
+        "CREATE INDEX billing_records_by_driver ON billing_records (owner, driver_id)",
+        "CREATE INDEX billing_records_provisional ON billing_records (owner, station) WHERE final = 0",
+        # Immutable: only the personal link (driver_id, card) may be cleared (forgetting a driver).
+        """CREATE TRIGGER billing_records_immutable BEFORE UPDATE ON billing_records
+           WHEN NEW.owner IS NOT OLD.owner OR NEW.transaction_id IS NOT OLD.transaction_id
+             OR NEW.version IS NOT OLD.version OR NEW.final IS NOT OLD.final OR NEW.booked_at IS NOT OLD.booked_at
+             OR NEW.station IS NOT OLD.station OR NEW.connector_id IS NOT OLD.connector_id OR NEW.grp IS NOT OLD.grp
+             OR NEW.currency IS NOT OLD.currency OR NEW.net IS NOT OLD.net OR NEW.tax IS NOT OLD.tax
+             OR NEW.total IS NOT OLD.total OR NEW.under_review IS NOT OLD.under_review
+             OR NEW.session_start IS NOT OLD.session_start OR NEW.body IS NOT OLD.body
+             OR (NEW.driver_id IS NOT NULL AND NEW.driver_id IS NOT OLD.driver_id)
+             OR (NEW.card IS NOT NULL AND NEW.card IS NOT OLD.card)
+           BEGIN SELECT RAISE(ABORT, 'billing records are immutable: append a new version or an adjustment'); END""",
+        """CREATE TRIGGER billing_records_kept BEFORE DELETE ON billing_records
+           BEGIN SELECT RAISE(ABORT, 'billing records are never deleted'); END""",
+        """CREATE TABLE billing_adjustments (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            owner TEXT NOT NULL,
+            transaction_id INTEGER NOT NULL,
+            amount TEXT NOT NULL,
+            currency TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            created_by TEXT
+        )""",
+        "CREATE INDEX billing_adjustments_by_time ON billing_adjustments (owner, created_at)",
+        """CREATE TRIGGER billing_adjustments_immutable BEFORE UPDATE ON billing_adjustments
+           BEGIN SELECT RAISE(ABORT, 'adjustments are append-only: add another one'); END""",
+        """CREATE TRIGGER billing_adjustments_kept BEFORE DELETE ON billing_adjustments
+           BEGIN SELECT RAISE(ABORT, 'adjustments are never deleted'); END""",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (_V1_TRANSACTIONS, _V2_BILLING_CONTEXT, _V3_STATIONS, _V4_RESERVATIONS_AUDIT,
-                                     _V5_CONTROLLER_STATE)
+                                     _V5_CONTROLLER_STATE, _V6_BILLING)
 LATEST_VERSION = MIGRATIONS[-1].version
 
 

@@ -55,7 +55,7 @@ def create_reservation(
             request.connector_id,
             request.id_tag,
             to_db_time(request.expiry),
-            str(ReservationStatus.REQUESTED),
+            str(request.status),
             request.policy,
             now,
             now,
@@ -74,11 +74,18 @@ def update_reservation(
     status: ReservationStatus,
     expiry: datetime | None,
     now: str,
+    connector_id: int | None = None,
+    only_if: Collection[ReservationStatus] | None = None,
 ) -> ReservationRecord | None:
-    conn.execute(
-        "UPDATE reservations SET status = ?, expiry = COALESCE(?, expiry), updated_at = ? WHERE owner = ? AND id = ?",
-        (str(status), None if expiry is None else to_db_time(expiry), now, owner, reservation_id),
-    )
+    sql = ("UPDATE reservations SET status = ?, expiry = COALESCE(?, expiry), connector_id = COALESCE(?, connector_id),"
+           " updated_at = ? WHERE owner = ? AND id = ?")
+    args: list[object] = [str(status), None if expiry is None else to_db_time(expiry), connector_id, now, owner,
+                          reservation_id]
+    if only_if is not None:
+        wanted = sorted(str(s) for s in only_if)
+        sql += f" AND status IN ({', '.join('?' * len(wanted))})" if wanted else " AND 0"
+        args.extend(wanted)
+    conn.execute(sql, args)
     return get_reservation(conn, owner, reservation_id)
 
 

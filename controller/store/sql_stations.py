@@ -111,6 +111,11 @@ def record_connector_status(conn: sqlite3.Connection, owner: str, station: str, 
             to_db_time(status.received_at),
         ),
     )
+    conn.execute(  # the timeline billing needs (charging vs idle time, unplug); see sql_billing
+        "INSERT INTO connector_status_history (owner, station, connector_id, status, timestamp, received_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (owner, station, status.connector_id, status.status, status.timestamp, to_db_time(status.received_at)),
+    )
 
 
 def snapshot_of(entries: Sequence[LocalListEntry]) -> tuple[str, str]:

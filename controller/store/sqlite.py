@@ -15,14 +15,21 @@ to run a function on the write connection, e.g. ``PRAGMA max_page_count`` to sim
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from controller.store import sql_ops, sql_stations, sql_transactions
+from controller.store import sql_billing, sql_ops, sql_stations, sql_transactions
 from controller.store.api import Store
+from controller.store.billing_records import (
+    BillingAdjustment,
+    BillingRow,
+    ForgetResult,
+    StatusChangeRecord,
+    TariffRevision,
+)
 from controller.store.codec import to_db_time
 from controller.store.engine import Engine
 from controller.store.records import (
@@ -272,7 +279,13 @@ class SqliteStore:
         )
 
     async def update_reservation(
-        self, reservation_id: int, status: ReservationStatus, *, expiry: datetime | None = None
+        self,
+        reservation_id: int,
+        status: ReservationStatus,
+        *,
+        expiry: datetime | None = None,
+        connector_id: int | None = None,
+        only_if: Collection[ReservationStatus] | None = None,
     ) -> ReservationRecord | None:
         return await self._engine.write(
             partial(
@@ -282,6 +295,8 @@ class SqliteStore:
                 status=status,
                 expiry=expiry,
                 now=self._now(),
+                connector_id=connector_id,
+                only_if=None if only_if is None else tuple(only_if),
             )
         )
 
@@ -320,6 +335,58 @@ class SqliteStore:
     async def get_state(self, prefix: str = "") -> dict[str, object]:
         """Every state entry whose key starts with ``prefix``, as JSON values."""
         return await self._engine.read(partial(sql_ops.get_state, owner=self._owner, prefix=prefix))
+
+    # -- billing (sql_billing.py) -------------------------------------------------------------------
+    async def record_tariff_revision(self, revision: str, taken_at: datetime, manifest: str,
+                                     documents: Mapping[str, str]) -> bool:
+        return await self._engine.write(partial(
+            sql_billing.record_tariff_revision, owner=self._owner, revision=revision, taken_at=to_db_time(taken_at),
+            manifest=manifest, documents=dict(documents)))
+
+    async def tariff_revision_at(self, at: datetime) -> TariffRevision | None:
+        return await self._engine.read(partial(sql_billing.tariff_revision_at, owner=self._owner, at=to_db_time(at)))
+
+    async def latest_tariff_revision(self) -> TariffRevision | None:
+        return await self._engine.read(partial(sql_billing.latest_tariff_revision, owner=self._owner))
+
+    async def status_history(self, station: str, connector_id: int | None, since: datetime,
+                             limit: int = 10_000) -> list[StatusChangeRecord]:
+        return await self._engine.read(partial(
+            sql_billing.status_history, owner=self._owner, station=station, connector_id=connector_id,
+            since=to_db_time(since), limit=limit))
+
+    async def add_billing_record(self, row: BillingRow) -> tuple[BillingRow, bool]:
+        return await self._engine.write(partial(sql_billing.add_billing_record, owner=self._owner, row=row))
+
+    async def billing_records(self, transaction_id: int) -> list[BillingRow]:
+        return await self._engine.read(partial(
+            sql_billing.billing_records_of, owner=self._owner, transaction_id=transaction_id))
+
+    async def provisional_billing_records(self, station: str) -> list[BillingRow]:
+        return await self._engine.read(partial(sql_billing.provisional_billing, owner=self._owner, station=station))
+
+    async def list_billing_records(self, booked_from: datetime, booked_to: datetime) -> list[BillingRow]:
+        return await self._engine.read(partial(
+            sql_billing.list_billing_records, owner=self._owner, booked_from=to_db_time(booked_from),
+            booked_to=to_db_time(booked_to)))
+
+    async def add_billing_adjustment(self, adjustment: BillingAdjustment) -> BillingAdjustment:
+        return await self._engine.write(partial(sql_billing.add_adjustment, owner=self._owner, adj=adjustment))
+
+    async def list_billing_adjustments(self, created_from: datetime, created_to: datetime, *,
+                                       transaction_id: int | None = None) -> list[BillingAdjustment]:
+        return await self._engine.read(partial(
+            sql_billing.list_adjustments, owner=self._owner, created_from=to_db_time(created_from),
+            created_to=to_db_time(created_to), transaction_id=transaction_id))
+
+    async def forget_driver(self, driver_id: str, *, id_tags: Sequence[str] = (),
+                            before: datetime | None) -> tuple[ForgetResult, list[int]]:
+        return await self._engine.write(partial(
+            sql_billing.forget_driver, owner=self._owner, driver_id=driver_id, id_tags=tuple(id_tags),
+            before=None if before is None else to_db_time(before)))
+
+    async def known_owners(self) -> list[str]:
+        return await self._engine.read(sql_billing.known_owners)
 
     # -- operations --------------------------------------------------------------------------------
     async def backup(self, path: str | os.PathLike[str]) -> None:

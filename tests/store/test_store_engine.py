@@ -152,9 +152,10 @@ async def test_the_event_loop_keeps_ticking_while_a_big_batch_commits_and_a_big_
     await tick
     await store.close()
 
-    # A blocked loop would show one gap as long as the whole write; robust to a loaded CI machine.
-    assert len(gaps) >= 20, (elapsed, len(gaps))
-    assert max(gaps) < min(0.1, elapsed / 4) or max(gaps) < elapsed / 10, (elapsed, max(gaps))
+    # A blocked loop would show one gap as long as the whole write and read; with the work on threads the
+    # loop keeps ticking throughout (the bound is loose on purpose: a loaded 2-core CI machine shares the GIL).
+    assert len(gaps) >= 5, (elapsed, len(gaps))
+    assert max(gaps) < elapsed / 2, (elapsed, max(gaps))
 
 
 @async_test

@@ -122,6 +122,21 @@ async def test_reservations_are_created_updated_and_listed_by_status(tmp_path: P
 
 
 @async_test
+async def test_a_reservation_can_start_scheduled_move_connector_and_change_only_from_given_statuses(
+        tmp_path: Path) -> None:
+    store = await open_store(tmp_path)
+    later = ReservationRequest("CP1", 1, "04A2B3C4", T0 + timedelta(hours=2), "{}", ReservationStatus.SCHEDULED)
+    first = await store.create_reservation(later)
+    assert first.status == ReservationStatus.SCHEDULED
+    moved = await store.update_reservation(first.id, ReservationStatus.ACCEPTED, connector_id=2,
+                                           only_if=[ReservationStatus.SCHEDULED])
+    assert moved is not None and (moved.status, moved.connector_id) == (ReservationStatus.ACCEPTED, 2)
+    kept = await store.update_reservation(first.id, ReservationStatus.EXPIRED, only_if=[ReservationStatus.SCHEDULED])
+    assert kept is not None and kept.status == ReservationStatus.ACCEPTED  # not applied: the caller sees why
+    await store.close()
+
+
+@async_test
 async def test_audit_details_are_written_with_secrets_redacted_and_id_tags_masked(tmp_path: Path) -> None:
     store = await open_store(tmp_path)
     await store.audit(

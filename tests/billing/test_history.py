@@ -1,0 +1,52 @@
+"""Tariff history documents: a tariff survives the round trip, unchanged tariffs keep their address, and a
+recorded revision resolves back to tariffs, group inclusion, station assignments and owner terms."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+
+from controller.billing.history import resolve, snapshot, tariff_document, tariff_from_document
+from controller.store.billing_records import TariffRevision
+from tests.config.ownerrepo import card, desired, evse, group, owner, station, tariff
+
+WINDOWED = tariff("standard", price={"sessionFee": "1.00", "perKwh": "0.30",
+                                     "idle": {"perHour": "6", "graceMinutes": 10, "untilUnplug": True}},
+                  windows=[{"name": "night", "days": ["mon", "sun"], "start": "22:00", "end": "06:00",
+                            "price": {"perKwh": "0.20"}}],
+                  groupPrices=[{"group": "staff", "free": True}], minPrice="0.50", maxPrice="40", taxRatePercent="9")
+
+
+def _repo(per_kwh: str = "0.40"):  # type: ignore[no-untyped-def]
+    return desired(owner(), group("employees", card("EMP-1", "drv-1")), group("staff", includes=["employees"]),
+                   WINDOWED, tariff("fast", price={"perKwh": per_kwh}),
+                   station("st-1", tariff="standard", evses=[evse(1), evse(2, tariff="fast")]))
+
+
+def test_a_tariff_reads_back_equal_from_its_document() -> None:
+    t = _repo().tariffs["standard"]
+    back = tariff_from_document(json.loads(json.dumps(tariff_document(t))))
+    assert back == dataclasses.replace(t, src=back.src)
+
+
+def test_an_unchanged_tariff_keeps_its_address_and_a_changed_one_gets_a_new_one() -> None:
+    a, b = snapshot(_repo()), snapshot(_repo(per_kwh="0.45"))
+    ma, mb = json.loads(a.manifest), json.loads(b.manifest)
+    assert ma["tariffs"]["standard"] == mb["tariffs"]["standard"]
+    assert ma["tariffs"]["fast"] != mb["tariffs"]["fast"]
+    assert ma["groups"] == mb["groups"] and ma["owner"] == mb["owner"]
+    assert not any("EMP-1" in text for text in a.documents.values())  # no cards: no personal data
+
+
+def test_a_recorded_revision_resolves_to_what_it_declared() -> None:
+    ds = _repo()
+    snap = snapshot(ds)
+    at = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+    got = resolve(TariffRevision(ds.revision, at, snap.manifest, snap.documents))
+    assert got.tariffs["fast"].price.per_kwh == ds.tariffs["fast"].price.per_kwh
+    assert got.tariffs["standard"] == dataclasses.replace(ds.tariffs["standard"], src=got.tariffs["standard"].src)
+    prices = got.station("st-1")
+    assert prices is not None and (prices.tariff_for(1), prices.tariff_for(2)) == ("standard", "fast")
+    assert got.groups_of("employees") == ("employees", "staff") and got.groups_of(None) == ()
+    assert got.owner is not None and got.owner.billing == ds.owner.billing and got.owner.timezone == "Europe/Amsterdam"
