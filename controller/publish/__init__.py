@@ -2,7 +2,11 @@
 
 Modules: `ocpi` builds Location / EVSE / Connector objects, `ocpi_api` handles the Versions, Credentials
 and Locations (Sender) requests and computes push requests, `geojson` builds the public map feed,
-`countries` maps ISO 3166-1 alpha-2 to alpha-3.
+`countries` maps ISO 3166-1 alpha-2 to alpha-3. The imperative shell around them: `service` (the
+`Publisher`: gather live status, build, persist in controller state, push), `client` (outgoing OCPI
+requests with urllib, run in a thread) and `routes` (the GeoJSON feed and the OCPI endpoints on the
+controller's HTTP API).
 
-Boundary: pure functions over the desired state and live status; the HTTP server and client live elsewhere.
+Boundary: the pure modules take the desired state and live status and return JSON; only `service`,
+`client` and `routes` do I/O.
 """

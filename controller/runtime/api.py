@@ -3,8 +3,9 @@ the few operator actions (confirm held removals, resume a paused rollout, suspen
 git push webhook.
 
 Every route except `/healthz`, `/metrics` and the webhook (which has its own shared-secret signature)
-needs a bearer token (`--api-token` / CHARGEOPS_API_TOKEN). Read routes never change anything; idTags
-are masked in every answer; secrets never appear.
+needs a bearer token (`--api-token` / CHARGEOPS_API_TOKEN); GET routes also take it from the HttpOnly
+cookie the dashboard sets (`TOKEN_COOKIE`, never for POST: no cross-site request can act). Read routes
+never change anything; idTags are masked in every answer; secrets never appear.
 
 Routes:
   GET  /healthz                                   liveness
@@ -24,8 +25,11 @@ Boundary: HTTP <-> controller objects; no decisions of its own.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Collection
+from http.cookies import CookieError, SimpleCookie
 from typing import TYPE_CHECKING, Any
 
 from controller.config.effective import effective_station
@@ -33,6 +37,7 @@ from controller.reconcilers import plan_station
 from controller.reconcilers.access import canonical_entry
 from controller.reconcilers.render import render_plan
 from controller.runtime.http import (
+    Headers,
     HttpError,
     HttpServer,
     Request,
@@ -98,6 +103,31 @@ def build_metrics(ctl: Controller) -> Registry:
     return reg
 
 
+TOKEN_COOKIE = "chargeops_token"  # set by the dashboard (HttpOnly, SameSite=Strict)
+
+
+def cookie_token(req: Request) -> str | None:
+    """The API token from the dashboard's cookie, if the request carries one."""
+    raw = req.headers.get("cookie")
+    if not raw:
+        return None
+    try:
+        jar = SimpleCookie(raw)
+    except CookieError:
+        return None
+    morsel = jar.get(TOKEN_COOKIE)
+    return morsel.value if morsel is not None and morsel.value else None
+
+
+def require_read_token(req: Request, tokens: Collection[str]) -> str:
+    """`require_token`, also accepting the dashboard's cookie on GET / HEAD (read-only) requests."""
+    cookie = cookie_token(req) if req.method in ("GET", "HEAD") else None
+    if cookie is not None and "authorization" not in req.headers and not req.query.get("token"):
+        fields = [(name, value) for name in req.headers for value in req.headers.get_all(name)]
+        req = dataclasses.replace(req, headers=Headers([*fields, ("Authorization", f"Bearer {cookie}")]))
+    return require_token(req, tokens)
+
+
 RouteFactory = Callable[["Controller", "ApiSettings"], list[Route]]
 EXTRA_ROUTES: list[RouteFactory] = []  # features add their routes here (reservations, map, dashboard)
 
@@ -107,7 +137,7 @@ def build_api(ctl: Controller, settings: ApiSettings) -> HttpServer:
     tokens = set(settings.tokens)
 
     def auth(req: Request) -> None:
-        require_token(req, tokens)
+        require_read_token(req, tokens)
 
     async def healthz(req: Request) -> Response:
         return text_response("ok\n")
@@ -163,7 +193,10 @@ def build_api(ctl: Controller, settings: ApiSettings) -> HttpServer:
     async def audit(req: Request) -> Response:
         auth(req)
         assert ctl.store is not None
-        limit = min(int(req.query.get("limit", "100")), 5000)
+        raw_limit = req.query.get("limit", "100")
+        limit = min(int(raw_limit), 5000) if re.fullmatch(r"[0-9]{1,9}", raw_limit) else 0
+        if limit < 1:  # not a 500 (int("abc")), nor a negative limit, which SQLite reads as no limit at all
+            raise HttpError(400, f"limit must be a positive whole number, not {raw_limit[:20]!r}", "bad_limit")
         rows = await ctl.store.list_audit(station=req.query.get("station"), limit=limit)
         return json_response([{"at": a.at, "station": a.station, "action": a.action, "revision": a.git_revision,
                                "detail": dict(a.detail)} for a in rows])

@@ -9,4 +9,6 @@ Boundary: registration only.
 from __future__ import annotations
 
 from controller.billing import feature as _billing  # noqa: F401  (billing records, California Pricing messages)
+from controller.dashboard import routes as _dashboard  # noqa: F401  (the owner's web dashboard)
+from controller.publish import routes as _publication  # noqa: F401  (GeoJSON feed, OCPI 2.2.1 CPO endpoints)
 from controller.reservations import register as _reservations  # noqa: F401  (booking API, ReserveNow scheduler)
