@@ -23,8 +23,9 @@ Guarantees:
   waiting for answers overflows a small queue: overflowing calls get a GenericError CALLERROR (transaction
   messages get no answer and the socket is closed instead, so the charger re-sends them) and, past
   ``max_rate_strikes``, the socket is closed with 1008. So is it after ``max_bad_frames`` malformed
-  frames (answers to calls we never made count as malformed). Replies to our own calls are never rate
-  limited.
+  frames (answers to calls we never made count as malformed; a second answer to a call already answered
+  is dropped without counting, as firmware that answers twice is not hostile). Replies to our own calls
+  are never rate limited.
 
 Logs go to ``chargeops.hw.connection`` with the station id: connect/disconnect at INFO, frames at DEBUG
 (redacted: idTags masked, AuthorizationKey values removed).
@@ -96,6 +97,7 @@ class ConnectionStats:
     bad_frames: int = 0
     overflowed_calls: int = 0
     late_replies: int = 0
+    duplicate_replies: int = 0
     unknown_replies: int = 0
 
 
@@ -220,6 +222,7 @@ class OcppConnection:
         self._gate = _PriorityGate()
         self._pending: _Pending | None = None
         self._late: OrderedDict[str, str] = OrderedDict()
+        self._answered: OrderedDict[str, str] = OrderedDict()  # recently answered ids: their duplicates
         self._incoming: deque[Call] = deque()
         self._incoming_ready = asyncio.Event()
         self._bucket = TokenBucket(self.limits.rate_per_second, self.limits.burst)
@@ -334,6 +337,10 @@ class OcppConnection:
         if action is not None:
             self.stats.late_replies += 1
             self._log.info("late answer to %s (%s) dropped", action, frame.message_id)
+            self._remember(self._answered, frame.message_id, action)
+        elif frame.message_id in self._answered:
+            self.stats.duplicate_replies += 1
+            self._log.debug("second answer to %s (%s) dropped", self._answered[frame.message_id], frame.message_id)
         else:  # not ours, never was: counts as a malformed frame (replies are not rate limited)
             self.stats.unknown_replies += 1
             self.stats.bad_frames += 1
@@ -442,10 +449,11 @@ class OcppConnection:
                     self._pending = None
                 future = pending.future
                 if future.done() and not future.cancelled():
-                    future.exception()  # retrieved: the connection may have failed it while we were sending
+                    if future.exception() is None:  # (retrieved: the connection may have failed it meanwhile)
+                        self._remember(self._answered, pending.message_id, pending.action)
                 else:
                     future.cancel()  # timed out or the caller gave up: its answer will be late
-                    self._remember_late(pending)
+                    self._remember(self._late, pending.message_id, pending.action)
             self._gate.release()
         if isinstance(reply, CallError):
             raise ChargerRejected(
@@ -453,10 +461,10 @@ class OcppConnection:
             )
         return reply.payload
 
-    def _remember_late(self, pending: _Pending) -> None:
-        self._late[pending.message_id] = pending.action
-        while len(self._late) > self.limits.late_reply_memory:
-            self._late.popitem(last=False)
+    def _remember(self, ids: OrderedDict[str, str], message_id: str, action: str) -> None:
+        ids[message_id] = action
+        while len(ids) > self.limits.late_reply_memory:
+            ids.popitem(last=False)
 
     def _unavailable(self, action: str) -> ChargerUnavailable:
         reason = self._close_reason if self._closed else UnavailableReason.OFFLINE

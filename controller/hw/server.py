@@ -212,7 +212,7 @@ class CentralSystem:
         if request.path.split("?")[0].rstrip("/") == "/healthz":
             return connection.respond(http.HTTPStatus.OK, "ok\n")
         identity = identity_from_path(request.path)
-        peer = _peer(connection)
+        peer = _peer(connection, port=False)  # the throttle's key: a new connection has a new source port
         if identity is None:
             return connection.respond(http.HTTPStatus.NOT_FOUND, "no charge point identity in the URL\n")
         if not await self._known(identity):
@@ -310,8 +310,10 @@ class CentralSystem:
                     await self.store.set_online(identity, False, self.clock())
 
 
-def _peer(connection: ServerConnection) -> str:
+def _peer(connection: ServerConnection, *, port: bool = True) -> str:
     addr = connection.remote_address
-    return f"{addr[0]}:{addr[1]}" if isinstance(addr, tuple) and len(addr) >= 2 else str(addr)
+    if isinstance(addr, tuple) and len(addr) >= 2:
+        return f"{addr[0]}:{addr[1]}" if port else str(addr[0])
+    return str(addr)
 
 

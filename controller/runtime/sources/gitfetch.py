@@ -7,11 +7,13 @@ it, with its whole process group, when it overruns its timeout.
 Protocol: one JSON request on stdin, one JSON reply on stdout (so credentials in the URL do not appear
 in this process's command line).
 
-    request: {"url", "mirror", "refspec", "ref", "subdir", "known"}
-    reply:   {"ok": true, "sha", "committed_at", "files": [[path, base64], ...] | null}
+    request: {"url", "mirror", "refspec", "ref", "subdir", "known", "fallback"}
+    reply:   {"ok": true, "sha", "committed_at", "files": [[path, base64], ...] | null, "stale": null | "..."}
              {"ok": false, "error": "..."}
 
-`files` is null when the ref still points at `known` (nothing to load). Files come from the commit's
+`files` is null when the ref still points at `known` (nothing to load). With `fallback` (a controller
+starting with nothing in force), a failed fetch still answers with the commit the mirror holds from an
+earlier fetch, and `stale` says why it could not be refreshed. Files come from the commit's
 tree, never a working tree: every *.yaml / *.yml blob under `subdir`, hidden directories and files and
 symbolic links skipped, named by their path in the repository.
 
@@ -66,17 +68,22 @@ def _tree_files(commit: git.Commit, subdir: str) -> list[list[str]]:
 def fetch(req: dict[str, Any]) -> dict[str, Any]:
     repo = _open_mirror(Path(req["mirror"]))
     with repo:
+        stale = None
         try:
             repo.git.fetch("--no-tags", "--force", "--quiet", "--", req["url"], req["refspec"])
         except git.GitCommandError as exc:
-            return {"ok": False, "error": _git_error(exc)}
+            stale = _git_error(exc)
+            if not req.get("fallback"):
+                return {"ok": False, "error": stale}
         try:
             commit = repo.commit(req["ref"])
-        except (git.BadName, ValueError) as exc:
+        except Exception as exc:  # BadName, ValueError; an empty mirror after a failed first fetch
+            if stale is not None:
+                return {"ok": False, "error": stale}
             return {"ok": False, "error": f"{req['ref']} not found after fetching: {exc}"}
         sha = commit.hexsha
         files = None if sha == req.get("known") else _tree_files(commit, req.get("subdir") or "")
-        return {"ok": True, "sha": sha, "committed_at": commit.committed_date, "files": files}
+        return {"ok": True, "sha": sha, "committed_at": commit.committed_date, "files": files, "stale": stale}
 
 
 def _git_error(exc: git.GitCommandError) -> str:

@@ -8,7 +8,9 @@ whose revision is the commit SHA, only when the SHA differs from the last one se
 
 Checks run every `interval` seconds ± `jitter` (a share of the interval), and at once on `trigger()`
 (a push webhook). A failed check (remote unreachable, timeout, ref gone) publishes nothing: the last
-revision stays in force, and the failure shows in `status` until a check succeeds again.
+revision stays in force, and the failure shows in `status` until a check succeeds again. A controller
+that starts while the remote is unreachable loads the commit its mirror holds from an earlier run (the
+failure is reported all the same), rather than waiting for the remote with nothing in force.
 
 Boundary: fetching and reading commits; what a revision means is the receiver's business.
 """
@@ -154,7 +156,7 @@ class GitSource:
     async def _check(self) -> None:
         self.status = dataclasses.replace(self.status, last_attempt_at=self.clock())
         try:
-            reply = await self._fetch()
+            reply = await self._fetch(fallback=self._sha is None)
             sha = str(reply["sha"])
             files = reply.get("files")
             committed = dt.datetime.fromtimestamp(int(reply["committed_at"]), dt.UTC)
@@ -167,11 +169,17 @@ class GitSource:
         except Exception as exc:
             self._failed(exc if isinstance(exc, FetchError) else FetchError(f"{type(exc).__name__}: {exc}"))
             return
-        was_failing = self.status.consecutive_failures > 0
-        self.status = dataclasses.replace(self.status, last_success_at=self.clock(), consecutive_failures=0,
-                                          revision=sha)
-        if was_failing:
-            log.info("%s: %s reachable again", self.status.location, self.ref)
+        stale = reply.get("stale")
+        if stale:  # starting up while the remote is unreachable: the mirror's commit, failure reported
+            self._failed(FetchError(f"{stale} (loaded {sha[:12]} from the local mirror of an earlier fetch)"),
+                         keeping=sha)
+            self.status = dataclasses.replace(self.status, revision=sha)
+        else:
+            was_failing = self.status.consecutive_failures > 0
+            self.status = dataclasses.replace(self.status, last_success_at=self.clock(), consecutive_failures=0,
+                                              revision=sha)
+            if was_failing:
+                log.info("%s: %s reachable again", self.status.location, self.ref)
         if result is None:
             return
         self._sha = sha
@@ -179,19 +187,20 @@ class GitSource:
                  "valid" if result.desired is not None else f"{len(result.errors)} error(s)")
         await deliver(self.sink, RevisionEvent(sha, result, "git", committed))
 
-    def _failed(self, exc: FetchError) -> None:
+    def _failed(self, exc: FetchError, keeping: str | None = None) -> None:
         s = self.status
         message = redact_url(str(exc)).replace(self.url, s.location)
         if s.consecutive_failures == 0 or message != s.last_error:
-            log.warning("%s %s: %s (keeping revision %s)", s.location, self.ref, message, self._sha)
+            log.warning("%s %s: %s (keeping revision %s)", s.location, self.ref, message, keeping or self._sha)
         self.status = dataclasses.replace(s, last_error=message, last_error_at=self.clock(),
                                           consecutive_failures=s.consecutive_failures + 1)
 
-    async def _fetch(self) -> dict[str, Any]:
-        """Run the child for one fetch; raise FetchError on failure or timeout."""
+    async def _fetch(self, *, fallback: bool = False) -> dict[str, Any]:
+        """Run the child for one fetch; raise FetchError on failure or timeout (with `fallback`, a failed
+        fetch still answers with the mirror's commit, if it has one, and says why in `stale`)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         request = {"url": self.url, "mirror": str(self.mirror), "refspec": self.ref.refspec,
-                   "ref": self.ref.full, "subdir": self.subdir, "known": self._sha}
+                   "ref": self.ref.full, "subdir": self.subdir, "known": self._sha, "fallback": fallback}
         env = {**os.environ, **_CHILD_ENV, **self.env}
         env.setdefault("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
         self.fetches += 1
