@@ -336,10 +336,14 @@ def list_meter_values(
     ]
 
 
-def purge_meter_values_chunk(conn: sqlite3.Connection, owner: str, older_than: str, chunk: int) -> int:
-    """Delete at most ``chunk`` samples received before ``older_than`` (short writer jobs)."""
+def purge_meter_values_chunk(conn: sqlite3.Connection, owner: str, older_than: str, chunk: int,
+                             table: str = "meter_values") -> int:
+    """Delete at most ``chunk`` rows received before ``older_than`` (short writer jobs) from a telemetry
+    table: meter values or the connector status history."""
+    if table not in ("meter_values", "connector_status_history"):
+        raise ValueError(f"not a telemetry table: {table}")
     cursor = conn.execute(
-        "DELETE FROM meter_values WHERE id IN (SELECT id FROM meter_values WHERE owner = ? AND received_at < ?"
+        f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE owner = ? AND received_at < ?"
         " LIMIT ?)",
         (owner, older_than, chunk),
     )

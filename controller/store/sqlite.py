@@ -163,20 +163,27 @@ class SqliteStore:
         )
 
     async def purge_meter_values(self, older_than: datetime) -> int:
+        """Retention for telemetry: meter values and the connector status history older than the cut-off
+        (in short chunks so the writer keeps serving transaction messages). Returns meter values purged."""
         cutoff = to_db_time(older_than)
-        total = 0
-        while True:
-            deleted = await self._engine.write(
-                partial(
-                    sql_transactions.purge_meter_values_chunk,
-                    owner=self._owner,
-                    older_than=cutoff,
-                    chunk=PURGE_CHUNK,
+        totals = []
+        for table in ("meter_values", "connector_status_history"):
+            total = 0
+            while True:
+                deleted = await self._engine.write(
+                    partial(
+                        sql_transactions.purge_meter_values_chunk,
+                        owner=self._owner,
+                        older_than=cutoff,
+                        chunk=PURGE_CHUNK,
+                        table=table,
+                    )
                 )
-            )
-            total += deleted
-            if deleted < PURGE_CHUNK:
-                return total
+                total += deleted
+                if deleted < PURGE_CHUNK:
+                    break
+            totals.append(total)
+        return totals[0]
 
     # -- observed station state --------------------------------------------------------------------
     async def record_boot(self, station: str, boot: BootInfo, registration_status: str, at: datetime) -> None:

@@ -155,5 +155,20 @@ async def test_retention_purges_meter_values_older_than_the_cutoff_in_chunks(
 
     assert await store.purge_meter_values(T0 - timedelta(days=365)) == 10
     assert [s.value for s in await store.list_meter_values()] == ["0", "1", "2", "3"]
-    assert store.writer_stats().commits - commits_before == 4  # 3 + 3 + 3 + 1
+    # meter values 3 + 3 + 3 + 1, then one (empty) chunk of the connector status history
+    assert store.writer_stats().commits - commits_before == 5
+    await store.close()
+
+
+@async_test
+async def test_retention_also_purges_the_connector_status_history(tmp_path: Path) -> None:
+    from controller.store.records import ConnectorStatus
+
+    store = await open_store(tmp_path)
+    for days, status in ((400, "Charging"), (1, "Available")):
+        at = T0 - timedelta(days=days)
+        await store.record_connector_status("CP1", ConnectorStatus(1, status, "NoError", None, at.isoformat(), at))
+    assert len(await store.status_history("CP1", 1, T0 - timedelta(days=1000))) == 2
+    await store.purge_meter_values(T0 - timedelta(days=365))
+    assert [r.status for r in await store.status_history("CP1", 1, T0 - timedelta(days=1000))] == ["Available"]
     await store.close()
