@@ -189,6 +189,10 @@ class CentralSystem:
         c = self.connections.get(identity.upper())
         return c.port if c is not None and not c.conn.closed else None
 
+    def connected_since(self, identity: str) -> dt.datetime | None:
+        c = self.connections.get(identity.upper())
+        return c.since if c is not None and not c.conn.closed else None
+
     def online(self) -> list[str]:
         return sorted(c.identity for c in self.connections.values() if not c.conn.closed)
 

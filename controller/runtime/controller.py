@@ -125,6 +125,7 @@ class Controller:
         self.reconciler = FleetReconciler(self.desired, self.store, central.port_for, utc_now, s.reconcile,
                                           secrets_dir=s.server.secrets_dir, tls=s.server.tls)
         self.reconciler.sessions_of = central.sessions.connectors_busy
+        self.reconciler.connected_since = central.connected_since
         reconciler_box.append(self.reconciler)
         await self.reconciler.start()
         await central.start()

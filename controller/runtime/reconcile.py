@@ -109,10 +109,15 @@ class FleetReconciler:
         self._rnd = random.Random()
         self.looks = 0
         self._closed = False
+        self._rollout_flush: asyncio.TimerHandle | None = None
+        self._rollout_written: tuple[str, int, str | None] | None = None
+        self._writes: set[asyncio.Task[None]] = set()
+        self._reservations_loading: asyncio.Future[dict[str, list[PendingReservation]]] | None = None
         self._records: dict[str, StationRecord] = {}  # last read of each station (refreshed on events)
         self._books: dict[str, Bookkeeping] = {}  # the reconciler is the only writer of bookkeeping
         self._reservations: tuple[float, dict[str, list[PendingReservation]]] | None = None
         self.sessions_of: Callable[[str], frozenset[int]] | None = None  # running sessions, from memory
+        self.connected_since: Callable[[str], dt.datetime | None] | None = None  # current connection start
         self.committed_at: dict[str, dt.datetime] = {}  # revision -> commit (or load) time
         self.metrics_hook: Callable[[str, str, float], None] | None = None  # (event, label, value)
 
@@ -134,6 +139,11 @@ class FleetReconciler:
         self.on_revision()
 
     async def close(self) -> None:
+        if self._rollout_flush is not None:
+            self._flush_rollout()
+        for w in list(self._writes):
+            with contextlib.suppress(Exception):
+                await w
         self._closed = True
         for h in self._timers.values():
             h.cancel()
@@ -221,12 +231,31 @@ class FleetReconciler:
             await save_bookkeeping(self.store, identity, book)
         self._stall.pop(identity.upper(), None)
 
-    def _persist_rollout(self) -> None:
+    def _persist_rollout(self, urgent: bool = False) -> None:
+        """Persist rollout progress: at once for a new rollout, a wave change, a pause or a resume;
+        otherwise at most once a second (the state holds every identity: writing it per station would cost
+        O(N) per station). Progress lost in a crash is harmless: converged stations plan nothing again."""
         if self.rollout is None:
             return
-        data = self.rollout.to_json()
-        task = asyncio.get_running_loop().create_task(self._write_state(ROLLOUT_KEY, data))
-        task.add_done_callback(lambda t: t.exception())
+        wave_state = (self.rollout.revision, self.rollout.wave, self.rollout.paused)
+        if wave_state != self._rollout_written:
+            urgent = True
+        if not urgent:
+            if self._rollout_flush is None:
+                self._rollout_flush = asyncio.get_running_loop().call_later(1.0, self._flush_rollout)
+            return
+        self._flush_rollout()
+
+    def _flush_rollout(self) -> None:
+        if self._rollout_flush is not None:
+            self._rollout_flush.cancel()
+            self._rollout_flush = None
+        if self.rollout is None:
+            return
+        self._rollout_written = (self.rollout.revision, self.rollout.wave, self.rollout.paused)
+        task = asyncio.get_running_loop().create_task(self._write_state(ROLLOUT_KEY, self.rollout.to_json()))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
 
     async def _write_state(self, key: str, value: object) -> None:
         with contextlib.suppress(StoreUnavailable):
@@ -297,8 +326,7 @@ class FleetReconciler:
                 rec = await self.store.get_station(identity)
             else:
                 rec = cached
-            if port is not None and (reasons & {"connect", "boot", "drift"} or rec is None
-                                     or rec.configuration_read_at is None):
+            if port is not None and self._needs_read(identity, reasons, rec):
                 await read_charger(port, self.store, identity, rec, now, statuses="connect" in reasons)
                 rec = await self.store.get_station(identity)
                 self._schedule_drift(identity)
@@ -406,6 +434,17 @@ class FleetReconciler:
         else:  # something is left (a reboot, the next security step, a later wave): look again now
             self.enqueue(identity, "applied")
 
+    def _needs_read(self, identity: str, reasons: set[str], rec: StationRecord | None) -> bool:
+        """Read the charger after a connect (a reconnect is not a boot), for drift, or when never read. A
+        boot right after a connect needs no second read when the first one happened on this connection
+        (chargers boot before they connect, so that read already saw the booted charger)."""
+        if rec is None or rec.configuration_read_at is None or reasons & {"connect", "drift"}:
+            return True
+        if "boot" not in reasons:
+            return False
+        since = self.connected_since(identity) if self.connected_since is not None else None
+        return since is None or rec.configuration_read_at < since
+
     def _converged(self, st: StationStatus, revision: str, *, had_changes: bool) -> None:
         key = st.identity.upper()
         if st.sync is not Sync.SYNCED or st.last_applied_revision != revision:
@@ -466,15 +505,29 @@ class FleetReconciler:
 
     async def _pending_reservations(self, identity: str, max_age: float = 2.0) -> list[PendingReservation]:
         """Pending reservations of a station, from one fleet-wide read at most every `max_age` seconds."""
-        loop_now = asyncio.get_running_loop().time()
-        if self._reservations is None or loop_now - self._reservations[0] > max_age:
-            recs = await self.store.list_reservations(statuses=[ReservationStatus.ACCEPTED,
-                                                                ReservationStatus.REQUESTED])
-            by_station: dict[str, list[PendingReservation]] = {}
-            for r in recs:
-                by_station.setdefault(r.station.upper(), []).append(PendingReservation(r.id, r.connector_id,
-                                                                                      r.expiry))
-            self._reservations = (loop_now, by_station)
+        loop = asyncio.get_running_loop()
+        if self._reservations is None or loop.time() - self._reservations[0] > max_age:
+            if self._reservations_loading is None:  # one read serves every look waiting for it
+                self._reservations_loading = loop.create_future()
+                try:
+                    recs = await self.store.list_reservations(statuses=[ReservationStatus.ACCEPTED,
+                                                                        ReservationStatus.REQUESTED])
+                    by_station: dict[str, list[PendingReservation]] = {}
+                    for r in recs:
+                        by_station.setdefault(r.station.upper(), []).append(
+                            PendingReservation(r.id, r.connector_id, r.expiry))
+                    self._reservations = (loop.time(), by_station)
+                    self._reservations_loading.set_result(by_station)
+                except BaseException as exc:
+                    self._reservations_loading.set_exception(exc)
+                    self._reservations_loading.exception()  # retrieved: waiters re-raise it themselves
+                    raise
+                finally:
+                    self._reservations_loading = None
+            else:
+                table = await asyncio.shield(self._reservations_loading)
+                return list(table.get(identity.upper(), ()))
+        assert self._reservations is not None
         return list(self._reservations[1].get(identity.upper(), ()))
 
     def _still_refused(self, desired: DesiredState, identity: str, observed: ObservedStation,

@@ -63,6 +63,7 @@ async def csms(tmp: Path, desired: DesiredState, *, env: Mapping[str, str] | Non
                                  reconcile or ReconcileSettings(call_timeout=3.0, retry_base=0.2, retry_max=2.0),
                                  env=env or {}, tls=central.settings.tls)
     reconciler.sessions_of = central.sessions.connectors_busy
+    reconciler.connected_since = central.connected_since
     box.append(reconciler)
     await reconciler.start()
     await central.start()
