@@ -54,7 +54,17 @@ class Bookkeeping:
         return cls(**{k: v for k, v in value.items() if k in known})
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        # by hand: dataclasses.asdict deep-copies every value, a measurable cost per apply
+        return {
+            "applied": dict(self.applied),
+            "refused": {k: dict(v) for k, v in self.refused.items()},
+            "pending_reboot": None if self.pending_reboot is None else {
+                "since": self.pending_reboot["since"], "keys": dict(self.pending_reboot["keys"])},
+            "write_only_sent": dict(self.write_only_sent),
+            "scheduled_availability": dict(self.scheduled_availability),
+            "cache_cleared_hash": self.cache_cleared_hash,
+            "local_list_mismatch": self.local_list_mismatch,
+        }
 
 
 def to_config_entry(e: LocalListEntry) -> ListEntry:
