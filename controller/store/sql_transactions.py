@@ -104,6 +104,21 @@ def get_transaction(conn: sqlite3.Connection, owner: str, transaction_id: int) -
     return None if row is None else _transaction(row)
 
 
+def select_rows(conn: sqlite3.Connection, table: str, owner: str, equal: dict[str, object | None],
+                limit: int) -> list[sqlite3.Row]:
+    """Rows of `table` for the owner whose columns equal the given values (None = any), oldest first.
+    Table and column names come from this module only, never from input."""
+    sql = f"SELECT * FROM {table} WHERE owner = ?"
+    args: list[object] = [owner]
+    for column, value in equal.items():
+        if value is not None:
+            sql += f" AND {column} = ?"
+            args.append(value)
+    sql += " ORDER BY id LIMIT ?"
+    args.append(limit)
+    return list(conn.execute(sql, args))
+
+
 def _reload(conn: sqlite3.Connection, owner: str, transaction_id: int) -> TransactionRecord:
     record = get_transaction(conn, owner, transaction_id)
     assert record is not None, "written in this transaction"
@@ -113,17 +128,9 @@ def _reload(conn: sqlite3.Connection, owner: str, transaction_id: int) -> Transa
 def list_transactions(
     conn: sqlite3.Connection, owner: str, station: str | None, status: TransactionStatus | None, limit: int
 ) -> list[TransactionRecord]:
-    sql = "SELECT * FROM transactions WHERE owner = ?"
-    args: list[object] = [owner]
-    if station is not None:
-        sql += " AND station = ?"
-        args.append(station)
-    if status is not None:
-        sql += " AND status = ?"
-        args.append(str(status))
-    sql += " ORDER BY id LIMIT ?"
-    args.append(limit)
-    return [_transaction(row) for row in conn.execute(sql, args)]
+    rows = select_rows(conn, "transactions", owner, {"station": station,
+                                                     "status": None if status is None else str(status)}, limit)
+    return [_transaction(row) for row in rows]
 
 
 def start_transaction(conn: sqlite3.Connection, owner: str, start: StartRequest, now: str) -> StartResult:
@@ -306,16 +313,7 @@ def add_meter_values(
 def list_meter_values(
     conn: sqlite3.Connection, owner: str, transaction_id: int | None, station: str | None, limit: int
 ) -> list[MeterSample]:
-    sql = "SELECT * FROM meter_values WHERE owner = ?"
-    args: list[object] = [owner]
-    if transaction_id is not None:
-        sql += " AND transaction_id = ?"
-        args.append(transaction_id)
-    if station is not None:
-        sql += " AND station = ?"
-        args.append(station)
-    sql += " ORDER BY id LIMIT ?"
-    args.append(limit)
+    rows = select_rows(conn, "meter_values", owner, {"transaction_id": transaction_id, "station": station}, limit)
     return [
         MeterSample(
             station=row["station"],
@@ -332,7 +330,7 @@ def list_meter_values(
             format=row["format"],
             signed_data=row["signed_data"],
         )
-        for row in conn.execute(sql, args)
+        for row in rows
     ]
 
 
