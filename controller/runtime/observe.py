@@ -157,7 +157,11 @@ async def read_charger(port: ChargerPort, store: Store, identity: str, rec: Stat
             await port.trigger_message(MessageTrigger.status_notification)
     report = await port.get_configuration()
     keys = [ConfigKey(e.key, e.value, e.readonly) for e in report.entries]
-    await store.record_configuration(identity, keys, now, complete=True)
+    seen = {(k.key.upper(), k.value, k.readonly) for k in rec.configuration} if rec is not None else None
+    if seen is not None and seen == {(k.key.upper(), k.value, k.readonly) for k in keys}:
+        await store.record_configuration(identity, [], now)  # unchanged (the usual reconnect): only the time
+    else:
+        await store.record_configuration(identity, keys, now, complete=True)
     profiles = (report.value("SupportedFeatureProfiles") or "").lower()
     if "localauthlistmanagement" in profiles:
         try:
