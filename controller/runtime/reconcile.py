@@ -61,6 +61,7 @@ from controller.store.records import AuditEntry, ReservationStatus, StationRecor
 
 log = logging.getLogger("chargeops.runtime.reconcile")
 ROLLOUT_KEY = "rollout/current"
+STATUS_DEBOUNCE = 0.25  # seconds: StatusNotifications arriving together make one look
 # events after which a station's record is read from the store again (the charger reported something);
 # other looks (a revision, a retry, a timer, after an apply) reuse the last read
 _RELOAD_REASONS = frozenset({"connect", "boot", "status", "drift", "suspend", "security", "applied"})
@@ -268,13 +269,22 @@ class FleetReconciler:
         key = identity.upper()
         if self._closed:
             return
+        if reason == "status" and delay == 0:
+            delay = STATUS_DEBOUNCE  # a boot reports every connector at once: one look for all of them
         if delay > 0:
             old = self._timers.pop(key, None)
             if old is not None:
                 old.cancel()
             loop = asyncio.get_running_loop()
-            self._timers[key] = loop.call_later(delay, self.enqueue, identity, reason)
+            self._timers[key] = loop.call_later(delay, self._enqueue_now, identity, reason)
             return
+        self._enqueue_now(identity, reason)
+
+    def _enqueue_now(self, identity: str, reason: str) -> None:
+        key = identity.upper()
+        if self._closed:
+            return
+        self._timers.pop(key, None)
         self._wanted.setdefault(key, set()).add(reason)
         ev = self._events.get(key)
         if ev is None:
