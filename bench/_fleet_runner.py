@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+from _common import raise_nofile
 from websockets.asyncio.client import ClientConnection, connect
 
 from controller.hw.connection import Handler
@@ -252,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--connect-timeout", type=float, default=120.0)
     ap.add_argument("--max-seconds", type=float, default=1800.0, help="stop and exit after this long in any case")
     args = ap.parse_args(argv)
+    raise_nofile()  # a runner may hold thousands of sockets
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
     if args.mode == "fleet":
         identities = [line.strip() for line in Path(args.target).read_text().splitlines() if line.strip()]

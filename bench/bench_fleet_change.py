@@ -47,41 +47,45 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import cProfile
-import inspect
-import json
 import logging
 import math
 import os
 import platform
-import pstats
 import random
-import statistics
 import sys
 import tempfile
-import threading
 import time
-import uuid
-from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-BENCH_DIR = Path(__file__).resolve().parent
-REPO_ROOT = BENCH_DIR.parent
-RUNNER = BENCH_DIR / "_fleet_runner.py"
-sys.path.insert(0, str(REPO_ROOT))
+from _common import (  # also puts the repository root on sys.path
+    FLEET_RUNNER,
+    BenchError,
+    LogTally,
+    Runner,
+    counting_store_calls,
+    cpu_model,
+    measure_baseline,
+    pass_fail,
+    print_profile,
+    reset_peak_rss,
+    say,
+    spread,
+    status_kib,
+    synced_on,
+    thread_cpu,
+    wait_synced,
+    write_atomic,
+)
 
-from websockets.asyncio.server import ServerConnection, serve  # noqa: E402
-
-from controller.hw.connection import ConnectionLimits, websocket_options  # noqa: E402
-from controller.hw.server import ServerSettings  # noqa: E402
-from controller.runtime.controller import ApiSettings, Controller, ControllerSettings  # noqa: E402
-from controller.runtime.reconcile import ReconcileSettings  # noqa: E402
-from controller.runtime.status import Sync  # noqa: E402
-from tests.config.ownerrepo import dump, owner, profile, station  # noqa: E402
+from controller.hw.server import ServerSettings
+from controller.runtime.controller import ApiSettings, Controller, ControllerSettings
+from controller.runtime.reconcile import ReconcileSettings
+from tests.config.ownerrepo import dump, owner, profile, station
 
 RTT_S = 0.3
 MESSAGES_PER_STATION = 2
@@ -89,15 +93,11 @@ SLACK_S = 10.0
 CPU_RATIO_TARGET = 3.0
 LABELS = {"fleet": "bench"}
 FIRST_HEARTBEAT = 300
-MIB = 1024 * 1024
+RUNNER = FLEET_RUNNER
 BASELINE_CALLS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("ChangeConfiguration", {"key": "HeartbeatInterval", "value": "600"}),
     ("GetConfiguration", {"key": ["HeartbeatInterval"]}),
 )
-
-
-class BenchError(Exception):
-    """The benchmark could not run (as opposed to a target being missed)."""
 
 
 # ------------------------------------------------------------------------------------------ owner repo
@@ -113,12 +113,6 @@ def profile_text(heartbeat: int) -> str:
     )
 
 
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name("." + path.name + ".tmp")  # hidden: the directory source ignores it
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def write_repo(repo: Path, names: Sequence[str], heartbeat: int) -> None:
     repo.mkdir(parents=True, exist_ok=True)
     (repo / "owner.yaml").write_text(dump(owner("bench-owner", rollout={"waves": [100]})), encoding="utf-8")
@@ -128,74 +122,6 @@ def write_repo(repo: Path, names: Sequence[str], heartbeat: int) -> None:
 
 
 # ------------------------------------------------------------------------------------------ the runner
-
-
-class Runner:
-    """bench/_fleet_runner.py as a child process speaking JSON lines (stderr goes to a file)."""
-
-    def __init__(self, proc: asyncio.subprocess.Process, log_path: Path) -> None:
-        self.proc = proc
-        self.log_path = log_path
-
-    @classmethod
-    async def start(cls, log_path: Path, *args: str) -> Runner:
-        with log_path.open("wb") as err:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                str(RUNNER),
-                *args,
-                cwd=REPO_ROOT,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=err,
-                limit=64 * MIB,
-            )
-        return cls(proc, log_path)
-
-    def _stderr_tail(self) -> str:
-        with contextlib.suppress(OSError):
-            return self.log_path.read_text(encoding="utf-8", errors="replace")[-3000:]
-        return ""
-
-    async def recv(self, timeout: float) -> dict[str, Any]:
-        assert self.proc.stdout is not None
-        try:
-            line = await asyncio.wait_for(self.proc.stdout.readline(), timeout)
-        except TimeoutError:
-            raise BenchError(f"runner: no answer within {timeout:g} s\n{self._stderr_tail()}") from None
-        if not line:
-            raise BenchError(f"runner exited ({self.proc.returncode})\n{self._stderr_tail()}")
-        reply: dict[str, Any] = json.loads(line)
-        return reply
-
-    async def request(self, command: Mapping[str, Any], timeout: float = 60.0) -> dict[str, Any]:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write((json.dumps(command) + "\n").encode())
-        await self.proc.stdin.drain()
-        return await self.recv(timeout)
-
-    async def quit(self, timeout: float = 60.0) -> dict[str, Any]:
-        try:
-            assert self.proc.stdin is not None
-            self.proc.stdin.write(b'{"cmd": "quit"}\n')
-            await self.proc.stdin.drain()
-            for _ in range(100):  # answers still in the pipe come first
-                reply = await self.recv(timeout)
-                if reply.get("event") == "bye":
-                    return reply
-            raise BenchError("runner: no goodbye")
-        finally:
-            await self.kill()
-
-    async def kill(self) -> None:
-        if self.proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.terminate()
-            try:
-                await asyncio.wait_for(self.proc.wait(), 10)
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
 
 
 # ------------------------------------------------------------------------------------------ measurements
@@ -246,32 +172,6 @@ class Change:
         return ok, more
 
 
-def synced_on(ctl: Controller, names: Sequence[str], revision: str) -> list[str]:
-    """The stations of `names` not yet Synced on `revision`."""
-    assert ctl.reconciler is not None
-    status = ctl.reconciler.status
-    return [
-        n
-        for n in names
-        if (s := status.get(n)) is None or s.sync is not Sync.SYNCED or s.last_applied_revision != revision
-    ]
-
-
-async def wait_synced(ctl: Controller, names: Sequence[str], timeout: float, poll: float = 0.02) -> list[str]:
-    """Wait until every station of `names` is Synced on the revision in force; the ones left at timeout."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    left = list(names)
-    while loop.time() < deadline:
-        revision = ctl.desired.revision
-        if revision is not None:
-            left = synced_on(ctl, left, revision)
-            if not left:
-                return []
-        await asyncio.sleep(poll)
-    return left
-
-
 async def run_change(
     ctl: Controller, runner: Runner, repo: Path, online: Sequence[str], change: Change, timeout: float
 ) -> Change:
@@ -311,161 +211,9 @@ async def run_change(
     return change
 
 
-@dataclass
-class Baseline:
-    clients: int
-    round_trips: int
-    cpu_runs: list[float] = field(default_factory=list)  # CPU seconds per run
-    wall_runs: list[float] = field(default_factory=list)
-
-    @property
-    def cpu_per_round_trip(self) -> float:
-        return min(self.cpu_runs) / self.round_trips
-
-    @property
-    def round_trips_per_second(self) -> float:
-        return self.round_trips / min(self.wall_runs)
-
-
-async def measure_baseline(tmp: Path, clients: int, concurrency: int, per_client: int, repeat: int) -> Baseline:
-    conns: list[ServerConnection] = []
-    done = asyncio.Event()
-
-    async def handler(ws: ServerConnection) -> None:
-        conns.append(ws)
-        await done.wait()
-
-    options = websocket_options(ConnectionLimits())
-    async with serve(handler, "127.0.0.1", 0, ping_interval=60.0, ping_timeout=60.0, **options) as server:
-        port = server.sockets[0].getsockname()[1]
-        runner = await Runner.start(tmp / "baseline-runner.log", "baseline", f"ws://127.0.0.1:{port}/", str(clients))
-        try:
-            ready = await runner.recv(timeout=120.0)
-            if ready.get("connected") != clients:
-                raise BenchError(f"baseline: {ready.get('connected')} of {clients} clients connected")
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + 30.0
-            while len(conns) < clients and loop.time() < deadline:
-                await asyncio.sleep(0.01)
-            result = Baseline(clients, len(conns) * per_client)
-            gate = asyncio.Semaphore(concurrency)
-
-            async def drive(ws: ServerConnection) -> None:
-                async with gate:
-                    for i in range(per_client):
-                        action, payload = BASELINE_CALLS[i % 2]
-                        frame = [2, str(uuid.uuid4()), action, payload]
-                        await ws.send(json.dumps(frame, separators=(",", ":")))
-                        reply = json.loads(await ws.recv())
-                        if reply[1] != frame[1]:
-                            raise BenchError("baseline: a reply to another frame")
-
-            for _ in range(repeat):
-                cpu0, t0 = time.process_time(), time.perf_counter()
-                async with asyncio.timeout(120.0):
-                    await asyncio.gather(*(drive(ws) for ws in conns))
-                result.wall_runs.append(time.perf_counter() - t0)
-                result.cpu_runs.append(time.process_time() - cpu0)
-        finally:
-            done.set()
-            with contextlib.suppress(BenchError):
-                await runner.quit(timeout=30.0)
-    return result
 
 
 # ------------------------------------------------------------------------------------------ reporting
-
-
-class LogTally(logging.Handler):
-    """Counts WARNING+ records of the controller and keeps the last few (the console stays readable)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.count = 0
-        self.last: deque[str] = deque(maxlen=5)
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.count += 1
-        self.last.append(f"{record.levelname} {record.name}: {record.getMessage()}"[:200])
-
-
-def status_kib(name: str) -> int:
-    with contextlib.suppress(OSError), open("/proc/self/status", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith(name + ":"):
-                return int(line.split()[1])
-    import resource
-
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-
-
-@contextlib.contextmanager
-def counting_store_calls(store: object) -> Iterator[Counter[str]]:
-    """Count calls of the store's public coroutine methods (instance attributes, removed afterwards)."""
-    calls: Counter[str] = Counter()
-    names = [n for n in dir(store) if not n.startswith("_") and inspect.iscoroutinefunction(getattr(store, n))]
-
-    def counted(name: str, fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-        async def wrapper(*args: Any, **kwargs: Any) -> Any:
-            calls[name] += 1
-            return await fn(*args, **kwargs)
-
-        return wrapper
-
-    for name in names:
-        setattr(store, name, counted(name, getattr(store, name)))
-    try:
-        yield calls
-    finally:
-        for name in names:
-            with contextlib.suppress(AttributeError):
-                delattr(store, name)
-
-
-def thread_cpu() -> dict[str, float]:
-    """CPU seconds (user + system) of every thread of this process, by thread name (Linux /proc)."""
-    names = {t.native_id: t.name for t in threading.enumerate() if t.native_id is not None}
-    tick = os.sysconf("SC_CLK_TCK")
-    out: dict[str, float] = {}
-    with contextlib.suppress(OSError):
-        for task in Path("/proc/self/task").iterdir():
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                rest = (task / "stat").read_text(encoding="ascii", errors="replace").rsplit(")", 1)[1].split()
-                name = names.get(int(task.name), f"thread {task.name}")
-                name = "ThreadPoolExecutor" if name.startswith(("ThreadPoolExecutor", "asyncio_")) else name
-                out[name] = out.get(name, 0.0) + (int(rest[11]) + int(rest[12])) / tick
-    return out
-
-
-def reset_peak_rss() -> bool:
-    """Reset this process's VmHWM (Linux: 5 > /proc/self/clear_refs), so the peak is the controller's."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5", encoding="ascii")
-    except OSError:
-        return False
-    return True
-
-
-def cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text(encoding="ascii", errors="replace").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
-def pass_fail(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
-
-
-def spread(values: Sequence[int]) -> str:
-    if not values:
-        return "-"
-    return f"{min(values)} / {statistics.median(values):g} / {max(values)}"
-
-
-def say(text: str, t_start: float) -> None:
-    print(f"  [{time.perf_counter() - t_start:6.1f} s] {text}", flush=True)
 
 
 def print_change(change: Change) -> None:
@@ -490,17 +238,6 @@ def print_change(change: Change) -> None:
     )
     threads = ", ".join(f"{k} {v:.2f}" for k, v in sorted(change.threads.items(), key=lambda kv: -kv[1]))
     print(f"      CPU seconds by thread (/proc, in 1/{os.sysconf('SC_CLK_TCK')} s ticks): {threads or '-'}")
-
-
-def print_profile(prof: cProfile.Profile, top: int) -> None:
-    """Top functions by own and cumulative time; the event loop's idle wait (epoll) is left out."""
-    for key in ("tottime", "cumulative"):
-        stats = pstats.Stats(prof, stream=sys.stdout)
-        table: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
-        idle = [k for k in table if k[2].startswith("<method 'poll' of 'select.")]
-        idle_s = sum(table.pop(k)[2] for k in idle)
-        print(f"\n-- sorted by {key} (the event loop's wait in epoll left out: {idle_s:.2f} s)")
-        stats.strip_dirs().sort_stats(key).print_stats(top)
 
 
 # ------------------------------------------------------------------------------------------ main
@@ -559,7 +296,9 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
 
     concurrency = args.concurrency
     per_client = max(2, math.ceil(args.baseline_round_trips / len(wanted_online) / 2) * 2)
-    base = await measure_baseline(tmp, len(wanted_online), concurrency, per_client, args.baseline_repeat)
+    base = await measure_baseline(
+        tmp, len(wanted_online), concurrency, per_client, args.baseline_repeat, BASELINE_CALLS
+    )
     say(
         f"baseline: {base.clients} plain clients x {per_client} round trips, {args.baseline_repeat} runs:"
         f" {base.cpu_per_round_trip * 1e6:.0f} us CPU per round trip",
