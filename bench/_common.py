@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import cProfile
+import gc
 import hashlib
 import inspect
 import itertools
@@ -401,12 +402,69 @@ def counting_store_calls(store: object) -> Iterator[Counter[str]]:
 
     for name in names:
         setattr(store, name, counted(name, getattr(store, name)))
+    make_batch = getattr(store, "batch", None)
+    if make_batch is not None:  # a batch commits several writes in one trip: count the trips and the writes
+
+        def batch() -> Any:
+            b = make_batch()
+            commit = b.commit
+
+            async def counted_commit() -> None:
+                calls["batch commit"] += 1
+                calls["  writes in batches"] += len(b)
+                await commit()
+
+            b.commit = counted_commit
+            return b
+
+        store.batch = batch
     try:
         yield calls
     finally:
-        for name in names:
+        for name in [*names, "batch"]:
             with contextlib.suppress(AttributeError):
                 delattr(store, name)
+
+
+class GcWatch:
+    """Wall time spent in the cyclic garbage collector, per generation, until `stop()`."""
+
+    def __init__(self) -> None:
+        self.by_gen: dict[int, list[float]] = {}
+        self._started = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        slot = self.by_gen.setdefault(info["generation"], [0, 0.0])
+        slot[0] += 1
+        slot[1] += time.perf_counter() - self._started
+
+    def stop(self) -> dict[int, list[float]]:
+        with contextlib.suppress(ValueError):
+            gc.callbacks.remove(self._callback)
+        return self.by_gen
+
+
+@contextlib.contextmanager
+def counting_looks(ctl: Any) -> Iterator[Counter[str]]:
+    """Count the reconciler's looks by their reasons ("revision", "applied+status", ...)."""
+    calls: Counter[str] = Counter()
+    rec = ctl.reconciler
+    look = rec.look
+
+    async def counted(identity: str, reasons: set[str]) -> None:
+        calls["+".join(sorted(reasons)) or "(none)"] += 1
+        await look(identity, reasons)
+
+    rec.look = counted
+    try:
+        yield calls
+    finally:
+        with contextlib.suppress(AttributeError):
+            del rec.look
 
 
 # ------------------------------------------------------------------------------------------ controller progress

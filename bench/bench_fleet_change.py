@@ -65,8 +65,10 @@ from typing import Any
 from _common import (  # also puts the repository root on sys.path
     FLEET_RUNNER,
     BenchError,
+    GcWatch,
     LogTally,
     Runner,
+    counting_looks,
     counting_store_calls,
     cpu_model,
     measure_baseline,
@@ -142,6 +144,8 @@ class Change:
     received: dict[str, int] = field(default_factory=dict)
     sent: dict[str, int] = field(default_factory=dict)
     threads: dict[str, float] = field(default_factory=dict)  # CPU seconds per thread of this process
+    gc: dict[int, list[float]] = field(default_factory=dict)  # generation -> [collections, seconds]
+    timeline: list[tuple[float, float]] = field(default_factory=list)  # (share Synced, seconds after write)
 
     @property
     def messages(self) -> list[int]:
@@ -179,6 +183,7 @@ async def run_change(
     loop = asyncio.get_running_loop()
     old = ctl.desired.revision
     threads0 = thread_cpu()
+    gc_watch = GcWatch()
     cpu0, t0 = time.process_time(), time.perf_counter()
     write_atomic(repo / "profiles.yaml", profile_text(change.heartbeat))
     deadline = loop.time() + timeout
@@ -194,14 +199,18 @@ async def run_change(
     revision = ctl.desired.revision
     assert revision is not None
     left = list(online)
+    marks = [0.5, 0.9, 0.99]
     while left and loop.time() < deadline:
         left = synced_on(ctl, left, revision)
+        while marks and len(online) - len(left) >= marks[0] * len(online):
+            change.timeline.append((marks.pop(0), time.perf_counter() - t0))
         if left:
             await asyncio.sleep(0.02)
     change.seconds = time.perf_counter() - t0
     change.cpu_seconds = time.process_time() - cpu0
     threads1 = thread_cpu()
     change.threads = {k: v - threads0.get(k, 0.0) for k, v in threads1.items() if v - threads0.get(k, 0.0) > 0}
+    change.gc = gc_watch.stop()
     change.converged = not left
     change.online = len(online)
     change.synced = len(online) - len(left)
@@ -219,9 +228,10 @@ async def run_change(
 def print_change(change: Change) -> None:
     ok, more = change.minimal_messages()
     state = "converged" if change.converged else f"NOT converged ({change.synced}/{change.online} Synced)"
+    shares = ", ".join(f"{share:.0%} after {sec:.1f} s" for share, sec in change.timeline)
     print(
         f"    {change.label}: HeartbeatInterval -> {change.heartbeat}, {state} in {change.seconds:.2f} s"
-        f" (revision taken after {change.revision_seconds:.2f} s)"
+        f" (revision taken after {change.revision_seconds:.2f} s; Synced {shares or '-'})"
     )
     print(
         f"      messages/station (ChangeConfiguration + GetConfiguration) min/median/max {spread(change.messages)}"
@@ -238,6 +248,8 @@ def print_change(change: Change) -> None:
     )
     threads = ", ".join(f"{k} {v:.2f}" for k, v in sorted(change.threads.items(), key=lambda kv: -kv[1]))
     print(f"      CPU seconds by thread (/proc, in 1/{os.sysconf('SC_CLK_TCK')} s ticks): {threads or '-'}")
+    collected = ", ".join(f"gen{g} {n:.0f} x = {sec * 1e3:.0f} ms" for g, (n, sec) in sorted(change.gc.items()))
+    print(f"      garbage collection in this process: {collected or 'none'}")
 
 
 # ------------------------------------------------------------------------------------------ main
@@ -327,6 +339,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
     changes: list[Change] = []
     profiled: cProfile.Profile | None = None
     store_calls: Counter[str] = Counter()
+    look_reasons: Counter[str] = Counter()
     try:
         runner = await Runner.start(
             tmp / "fleet-runner.log",
@@ -387,7 +400,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
             profiled = cProfile.Profile(time.thread_time)  # CPU time of the main thread, not wall time
             heartbeat += 300
             await asyncio.sleep(2.0)
-            with counting_store_calls(ctl.store) as store_calls:
+            with counting_store_calls(ctl.store) as store_calls, counting_looks(ctl) as look_reasons:
                 profiled.enable()
                 try:
                     prof_change = await run_change(
@@ -469,6 +482,8 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
         print_change(prof_change)
         shown = ", ".join(f"{k} {v} ({v / per:.1f})" for k, v in store_calls.most_common())
         print(f"      store calls (per online station): {shown or 'none'}")
+        shown = ", ".join(f"{k} {v} ({v / per:.1f})" for k, v in look_reasons.most_common())
+        print(f"      looks by reason (per online station): {shown or 'none'}")
         print(
             f"\ncProfile, main thread CPU time (time.thread_time; profiling overhead included), top {args.profile_top}:"
         )

@@ -105,7 +105,7 @@ def dashboard_routes(ctl: Controller, api_settings: ApiSettings, *,
                 return dict(cache["value"])
             rec, store = ctl.reconciler, ctl.store
             assert rec is not None and store is not None
-            records = await store.list_stations()
+            records = await store.list_stations(configuration=False)
             active = await store.list_transactions(status=TransactionStatus.ACTIVE, limit=100_000)
             counts: dict[str, int] = {}
             for tx in active:

@@ -145,6 +145,7 @@ class CentralSystem:
         self.sessions = ActiveSessions()
         self.throttle = AuthThrottle()
         self.connections: dict[str, Connected] = {}
+        self.online_version = 0  # goes up whenever a connection is registered or removed
         # connection -> (identity, security profile, matched the pending key), from handshake to handler
         self._handshakes: weakref.WeakKeyDictionary[ServerConnection, tuple[str, int, bool]] = (
             weakref.WeakKeyDictionary())
@@ -295,6 +296,7 @@ class CentralSystem:
             log.info("station %s connected again from %s: the newest connection wins", identity, _peer(ws))
             old.conn.replace()
         self.connections[key] = Connected(identity, conn, port, handlers, profile, now)
+        self.online_version += 1
         try:
             with contextlib.suppress(StoreUnavailable):
                 await self.store.set_online(identity, True, now)
@@ -310,6 +312,7 @@ class CentralSystem:
             current = self.connections.get(key)
             if current is not None and current.conn is conn:
                 del self.connections[key]
+                self.online_version += 1
                 with contextlib.suppress(StoreUnavailable):
                     await self.store.set_online(identity, False, self.clock())
 

@@ -99,6 +99,7 @@ class Publisher:
         self.pushed: collections.deque[client.PushResult] = collections.deque(maxlen=200)
         self._lock = asyncio.Lock()
         self._previous: dict[str, Obj] | None = None
+        self._built: tuple[tuple[object, ...], Publication] | None = None  # (inputs, publication built)
         self._credentials: CredentialsState | None = None
         self._offered: list[str] = []
         self._outbox: list[tuple[client.Target, list[PushRequest]]] = []
@@ -116,7 +117,7 @@ class Publisher:
         assert store is not None
         connected = {i.upper() for i in central.online()} if central is not None else set()
         out = {}
-        for record in await store.list_stations():
+        for record in await store.list_stations(configuration=False):
             online = record.online and record.identity.upper() in connected
             out[record.identity] = LiveStation.from_record(dataclasses.replace(record, online=online))
         return out
@@ -140,7 +141,12 @@ class Publisher:
             desired = self.desired()
             if desired is None:
                 return Publication(locations=dict(previous))
+            central = self.ctl.central
+            inputs = (id(desired), store.live_version, central.online_version if central is not None else 0)
+            if self._built is not None and self._built[0] == inputs:
+                return self._built[1]  # nothing it is built from changed: no store read, no rebuild
             built = build_locations(desired, await self.live(), previous, config_time=self._config_time(desired))
+            self._built = (inputs, built)
             current = dict(built.locations)
             if current != previous:
                 await store.put_state(PUBLICATION_KEY, {"revision": desired.revision, "locations": current})

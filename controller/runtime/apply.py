@@ -31,7 +31,7 @@ from controller.hw.port import ChargerPort
 from controller.reconcilers import Action, Kind, Plan, secret_digest
 from controller.runtime.observe import Bookkeeping, refusal_json, to_store_entry
 from controller.store.api import Store
-from controller.store.records import AuditEntry, ConfigKey, ReservationStatus
+from controller.store.records import AuditEntry, ConfigKey, ReservationStatus, StationRecord
 
 log = logging.getLogger("chargeops.runtime.apply")
 OK_STATUSES = {"Accepted"}
@@ -45,10 +45,25 @@ class ApplyResult:
     temporary: bool = False  # the error is temporary (retry with backoff)
     refused: list[str] = dataclasses.field(default_factory=list)  # permanent refusals (stall)
     stopped_at: str | None = None  # phase that failed
+    # The configuration read back (and when), so the caller can update its copy of the station's record
+    # without reading it again; `record_changed`: something else in the record was written (local list,
+    # pending key), so the caller must read it again.
+    read_back: tuple[ConfigKey, ...] | None = None
+    read_back_at: dt.datetime | None = None
+    record_changed: bool = False
 
     @property
     def ok(self) -> bool:
         return self.error is None and not self.refused
+
+
+def merge_read_back(rec: StationRecord, keys: Sequence[ConfigKey], at: dt.datetime) -> StationRecord:
+    """`rec` as the store holds it after `record_configuration(keys, at)` (an upsert by key name)."""
+    by_key = {k.key.upper(): k for k in rec.configuration}
+    for k in keys:
+        by_key[k.key.upper()] = k
+    return dataclasses.replace(rec, configuration=tuple(by_key[u] for u in sorted(by_key)),
+                               configuration_read_at=at)
 
 
 class Applier:
@@ -60,9 +75,21 @@ class Applier:
         self.call_timeout = call_timeout
         self.last_status = ""
         self.on_result = on_result  # (action kind, result, heals drift) for metrics
+        # Audit entries and the configuration read back go to the store together, in one commit at the end
+        # (one trip to the writer per station, not one per write); the caller may add to it first.
+        self.batch = store.batch()
 
     async def apply(self, plan: Plan, port: ChargerPort, book: Bookkeeping,
-                    snapshots: Mapping[str, Sequence[ListEntry]]) -> ApplyResult:
+                    snapshots: Mapping[str, Sequence[ListEntry]], *, commit: bool = True) -> ApplyResult:
+        """Apply `plan`; with `commit=False` the collected writes (`self.batch`) are left for the caller to
+        commit (after adding its own), otherwise they are committed before returning."""
+        result = await self._apply(plan, port, book, snapshots)
+        if commit:
+            await self.batch.commit()
+        return result
+
+    async def _apply(self, plan: Plan, port: ChargerPort, book: Bookkeeping,
+                     snapshots: Mapping[str, Sequence[ListEntry]]) -> ApplyResult:
         result = ApplyResult()
         failed_phase = None
         for action in plan.actions:
@@ -71,18 +98,20 @@ class Applier:
             if failed_phase is not None:
                 continue
             result.sent += 1
+            if action.kind is Kind.SEND_LOCAL_LIST or action.secret:  # local list / pending key in the record
+                result.record_changed = True
             try:
-                ok = await self._one(plan.station, action, port, book, snapshots)
+                ok = await self._one(plan.station, action, port, book, snapshots, result)
             except ChargerUnavailable as exc:
                 result.error, result.temporary = str(exc), True
                 result.stopped_at = action.phase.label
-                await self._audit(plan.station, action, "unavailable", str(exc))
+                self._audit(plan.station, action, "unavailable", str(exc))
                 break
             except ChargerRejected as exc:
                 result.refused.append(f"{action.kind.value}: {exc}")
                 result.stopped_at = action.phase.label
                 failed_phase = action.phase
-                await self._audit(plan.station, action, "rejected", str(exc))
+                self._audit(plan.station, action, "rejected", str(exc))
                 continue
             if ok:
                 result.accepted += 1
@@ -94,13 +123,15 @@ class Applier:
         return result
 
     async def _one(self, station: str, a: Action, port: ChargerPort, book: Bookkeeping,
-                   snapshots: Mapping[str, Sequence[ListEntry]]) -> bool:
+                   snapshots: Mapping[str, Sequence[ListEntry]], result: ApplyResult) -> bool:
         now = self.clock()
         p = dict(a.payload)
         if a.kind is Kind.GET_CONFIGURATION:
             report = await port.get_configuration(list(p.get("key") or []), timeout=self.call_timeout)
-            keys = [ConfigKey(e.key, e.value, e.readonly) for e in report.entries]
-            await self.store.record_configuration(station, keys, now)
+            keys = tuple(ConfigKey(e.key, e.value, e.readonly) for e in report.entries)
+            self.batch.record_configuration(station, keys, now)
+            result.read_back = keys if result.read_back is None else (*result.read_back, *keys)
+            result.read_back_at = now
             differs = [e.key for e in report.entries if e.key.upper() in book.applied
                        and not values_equal(lookup(e.key), e.value or "", book.applied[e.key.upper()])]
             if differs:  # accepted but not what we sent: not converged, the next look plans it again
@@ -116,7 +147,7 @@ class Applier:
         status = str(reply.get("status", "")) if isinstance(reply, dict) else ""
         self.last_status = status
         ok = await self._record(station, a, status, book, snapshots, now)
-        await self._audit(station, a, status or "answered")
+        self._audit(station, a, status or "answered")
         return ok
 
     async def _record(self, station: str, a: Action, status: str, book: Bookkeeping,
@@ -175,7 +206,7 @@ class Applier:
             return False
         return status in OK_STATUSES
 
-    async def _audit(self, station: str, a: Action, result: str, error: str | None = None) -> None:
+    def _audit(self, station: str, a: Action, result: str, error: str | None = None) -> None:
         if self.on_result is not None:
             self.on_result(a.kind.value, result, a.drift)
         change = a.change.to_dict() if a.change is not None else None
@@ -186,5 +217,5 @@ class Applier:
             detail["entries"] = len(a.details)
         if error:
             detail["error"] = error
-        await self.store.audit(AuditEntry(action=a.kind.value, at=self.clock(), station=station, detail=detail,
-                                          git_revision=self.revision))
+        self.batch.audit(AuditEntry(action=a.kind.value, at=self.clock(), station=station, detail=detail,
+                                    git_revision=self.revision))

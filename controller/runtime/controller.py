@@ -25,6 +25,7 @@ from controller.billing.history import record_revision
 from controller.config.diagnostics import ConfigError
 from controller.hw.handlers import SessionListener
 from controller.hw.server import CentralSystem, ServerSettings, utc_now
+from controller.runtime.gcpolicy import GcPolicy, GcSettings
 from controller.runtime.reconcile import FleetReconciler, ReconcileSettings
 from controller.runtime.sources import DirectorySource, GitSource, RevisionEvent
 from controller.runtime.state import DesiredHolder
@@ -65,6 +66,7 @@ class ControllerSettings:
     reconcile: ReconcileSettings = dataclasses.field(default_factory=ReconcileSettings)
     api: ApiSettings = dataclasses.field(default_factory=ApiSettings)
     watch: bool = True  # directory mode: follow changes
+    gc: GcSettings = dataclasses.field(default_factory=GcSettings)
 
 
 class Controller:
@@ -80,6 +82,7 @@ class Controller:
         self.closers: list[Callable[[], Awaitable[None]]] = []
         self.ready = asyncio.Event()
         self._housekeeping: asyncio.Task[None] | None = None
+        self.gc = GcPolicy(settings.gc)
 
     async def _on_revision(self, event: RevisionEvent) -> None:
         taken = self.desired.offer(event.result.desired, event.revision, event.result.errors)
@@ -88,6 +91,7 @@ class Controller:
         if taken and self.reconciler is not None:
             self.reconciler.committed_at[event.revision] = event.committed_at or utc_now()
             self.reconciler.on_revision()
+            self.gc.settle()  # the new desired state is long-lived: out of the collector's way
 
     async def start(self) -> None:
         s = self.settings
@@ -137,6 +141,7 @@ class Controller:
         if not s.watch and isinstance(self.source, DirectorySource):
             await self.source.stop()
         self._housekeeping = asyncio.create_task(self._retention(), name="retention")
+        self.gc.start()
         self.ready.set()
 
     async def _retention(self, every: float = 3600.0) -> None:
@@ -159,6 +164,7 @@ class Controller:
         return self.central.port
 
     async def stop(self) -> None:
+        await self.gc.stop()
         if self._housekeeping is not None:
             self._housekeeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):

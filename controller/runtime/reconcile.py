@@ -43,9 +43,10 @@ from controller.hw.errors import ChargerError
 from controller.hw.port import ChargerPort
 from controller.reconcilers import ObservedStation, Phase, Plan, plan_station
 from controller.reconcilers.planner import PendingReservation, local_list_snapshot
-from controller.runtime.apply import Applier
+from controller.runtime.apply import Applier, merge_read_back
 from controller.runtime.observe import (
     Bookkeeping,
+    ext_key,
     load_bookkeeping,
     observed_from_store,
     read_charger,
@@ -413,9 +414,13 @@ class FleetReconciler:
         async with self._sem:
             applier = Applier(self.store, self.clock, revision=desired.revision,
                               call_timeout=self.settings.call_timeout, on_result=self._on_result)
-            result = await applier.apply(plan, port, book, snapshots)
-            with contextlib.suppress(StoreUnavailable):
-                await save_bookkeeping(self.store, identity, book)
+            result = await applier.apply(plan, port, book, snapshots, commit=False)
+            applier.batch.put_state(ext_key(identity), book.to_json())
+            try:  # audit, read-back and bookkeeping: one commit
+                await applier.batch.commit()
+            except StoreUnavailable as exc:
+                self._records.pop(key, None)  # the store may not hold what was read back: read it again
+                result.error, result.temporary = f"store unavailable: {exc}", True
         self._metric("reconcile_seconds", "", asyncio.get_running_loop().time() - started)
         if result.temporary:
             st.last_error = result.error
@@ -438,7 +443,11 @@ class FleetReconciler:
         complete = wave_ok and result.accepted == result.sent and not book.pending_reboot
         if complete and not self._security_pending(desired, identity, rec):
             # every action accepted and read back as sent: converged, no second look needed
-            self._records.pop(key, None)
+            if rec is not None and result.read_back is not None and not result.record_changed:
+                assert result.read_back_at is not None
+                self._records[key] = merge_read_back(rec, result.read_back, result.read_back_at)
+            else:
+                self._records.pop(key, None)
             self._converged(st, desired.revision, had_changes=True)
             self._next(identity, plan)
         else:  # something is left (a reboot, the next security step, a later wave): look again now

@@ -50,9 +50,30 @@ from controller.store.records import (
 )
 
 
+class StoreBatch(Protocol):
+    """Writes collected and committed together: one trip to the writer, one durable commit; either all of
+    them are durable when `commit` returns or none is (it raises). Used where several writes belong to
+    one step (an applied plan: its audit entries, the configuration read back, the bookkeeping)."""
+
+    def audit(self, entry: AuditEntry) -> None: ...
+
+    def record_configuration(self, station: str, keys: Sequence[ConfigKey], at: datetime, *,
+                             complete: bool = False) -> None: ...
+
+    def put_state(self, key: str, value: object) -> None: ...
+
+    def __len__(self) -> int: ...
+
+    async def commit(self) -> None: ...
+
+
 class Store(Protocol):
     @property
     def owner(self) -> str: ...
+
+    def batch(self) -> StoreBatch:
+        """A new, empty batch of writes (see `StoreBatch`)."""
+        ...
 
     def for_owner(self, owner: str) -> Store:
         """A view of the same database bound to another owner."""
@@ -141,7 +162,14 @@ class Store(Protocol):
 
     async def get_station(self, station: str) -> StationRecord | None: ...
 
-    async def list_stations(self) -> list[StationRecord]: ...
+    async def list_stations(self, *, configuration: bool = True) -> list[StationRecord]:
+        """Every station of the owner; `configuration=False` leaves the (large) configuration out."""
+        ...
+
+    @property
+    def live_version(self) -> int:
+        """Goes up after each committed write of live station state (boot, online, connector status)."""
+        ...
 
     # -- reservations ------------------------------------------------------------------------------
     async def create_reservation(self, request: ReservationRequest) -> ReservationRecord: ...

@@ -114,6 +114,7 @@ class Engine:
     ) -> None:
         self.path = path
         self.fault: Fault | None = None
+        self.live_version = 0  # bumped by the store after writes of live station state (see SqliteStore)
         self._busy_timeout = busy_timeout
         self._max_batch = max_batch
         self._now_text = now_text

@@ -242,12 +242,14 @@ def _station(row: sqlite3.Row, config: list[ConfigKey], connectors: list[Connect
     )
 
 
-def list_stations(conn: sqlite3.Connection, owner: str, station: str | None = None) -> list[StationRecord]:
+def list_stations(conn: sqlite3.Connection, owner: str, station: str | None = None,
+                  configuration: bool = True) -> list[StationRecord]:
     where, args = ("owner = ?", [owner]) if station is None else ("owner = ? AND identity = ?", [owner, station])
     where_child = where.replace("identity", "station")
     config: defaultdict[str, list[ConfigKey]] = defaultdict(list)
-    for row in conn.execute(f"SELECT * FROM station_config WHERE {where_child} ORDER BY key_upper", args):
-        config[row["station"]].append(ConfigKey(row["key"], row["value"], bool(row["readonly"])))
+    if configuration:
+        for row in conn.execute(f"SELECT * FROM station_config WHERE {where_child} ORDER BY key_upper", args):
+            config[row["station"]].append(ConfigKey(row["key"], row["value"], bool(row["readonly"])))
     connectors: defaultdict[str, list[ConnectorStatus]] = defaultdict(list)
     for row in conn.execute(f"SELECT * FROM connector_status WHERE {where_child}", args):
         connectors[row["station"]].append(

@@ -15,6 +15,7 @@ to run a function on the write connection, e.g. ``PRAGMA max_page_count`` to sim
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import partial
@@ -62,6 +63,39 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def _run_all(conn: sqlite3.Connection, jobs: tuple[Callable[[sqlite3.Connection], object], ...]) -> None:
+    for job in jobs:
+        job(conn)
+
+
+class SqliteBatch:
+    """`StoreBatch` for SQLite: the writes run as ONE job of the writer thread (one savepoint)."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+        self._jobs: list[Callable[[sqlite3.Connection], object]] = []
+
+    def audit(self, entry: AuditEntry) -> None:
+        self._jobs.append(partial(sql_ops.append_audit, owner=self._store.owner, entry=entry))
+
+    def record_configuration(self, station: str, keys: Sequence[ConfigKey], at: datetime, *,
+                             complete: bool = False) -> None:
+        self._jobs.append(partial(sql_stations.record_configuration, owner=self._store.owner, station=station,
+                                  keys=tuple(keys), at=to_db_time(at), complete=complete))
+
+    def put_state(self, key: str, value: object) -> None:
+        self._jobs.append(partial(sql_ops.put_state, owner=self._store.owner, key=key, value=value,
+                                  at=self._store._clock()))
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    async def commit(self) -> None:
+        jobs, self._jobs = tuple(self._jobs), []
+        if jobs:
+            await self._store.engine.write(partial(_run_all, jobs=jobs))
+
+
 class SqliteStore:
     def __init__(self, engine: Engine, owner: str, clock: Clock) -> None:
         """Use ``SqliteStore.open``; this constructor binds an already started engine to an owner."""
@@ -102,6 +136,18 @@ class SqliteStore:
 
     def for_owner(self, owner: str) -> SqliteStore:
         return SqliteStore(self._engine, owner, self._clock)
+
+    def batch(self) -> SqliteBatch:
+        return SqliteBatch(self)
+
+    @property
+    def live_version(self) -> int:
+        """Goes up after each committed write of live station state (boot, online, connector status,
+        station forgotten): readers that build from it (the map) rebuild only when it moved."""
+        return self._engine.live_version
+
+    def _live_changed(self) -> None:
+        self._engine.live_version += 1
 
     def _now(self) -> str:
         return to_db_time(self._clock())
@@ -197,6 +243,7 @@ class SqliteStore:
                 at=to_db_time(at),
             )
         )
+        self._live_changed()
 
     async def set_registration_status(self, station: str, registration_status: str) -> None:
         await self._engine.write(
@@ -214,6 +261,7 @@ class SqliteStore:
         await self._engine.write(
             partial(sql_stations.set_online, owner=self._owner, station=station, online=online, at=to_db_time(at))
         )
+        self._live_changed()
 
     async def record_configuration(
         self, station: str, keys: Sequence[ConfigKey], at: datetime, *, complete: bool = False
@@ -233,6 +281,7 @@ class SqliteStore:
         await self._engine.write(
             partial(sql_stations.record_connector_status, owner=self._owner, station=station, status=status)
         )
+        self._live_changed()
 
     async def record_local_list(self, station: str, version: int, entries: Sequence[LocalListEntry]) -> str:
         return await self._engine.write(
@@ -276,8 +325,10 @@ class SqliteStore:
         found = await self._engine.read(partial(sql_stations.list_stations, owner=self._owner, station=station))
         return found[0] if found else None
 
-    async def list_stations(self) -> list[StationRecord]:
-        return await self._engine.read(partial(sql_stations.list_stations, owner=self._owner))
+    async def list_stations(self, *, configuration: bool = True) -> list[StationRecord]:
+        return await self._engine.read(
+            partial(sql_stations.list_stations, owner=self._owner, configuration=configuration)
+        )
 
     # -- reservations --------------------------------------------------------------------------------
     async def create_reservation(self, request: ReservationRequest) -> ReservationRecord:

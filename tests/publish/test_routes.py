@@ -358,3 +358,43 @@ def test_a_partner_that_does_not_answer_never_holds_up_the_controller(tmp_path: 
             assert answer.status == 200
 
     run(scenario(), timeout=30)
+
+
+def test_an_idle_fleet_is_not_read_again_until_its_live_status_changes(tmp_path: Path,
+                                                                         env: pytest.MonkeyPatch) -> None:
+    """The background rebuild (every 0.1 s here) reads every station from the store only when something it is
+    built from moved: a connection, a status notification, a new revision."""
+    async def scenario() -> None:
+        async with running(copy_example("town-curbside", tmp_path), tmp_path / "c.db", env) as fx:
+            store = fx.ctl.store
+            assert store is not None
+            reads: list[bool] = []
+            original = store.list_stations
+
+            async def counted(*, configuration: bool = True) -> Any:
+                reads.append(configuration)
+                return await original(configuration=configuration)
+
+            store.list_stations = counted  # type: ignore[method-assign]
+            await asyncio.sleep(1.0)  # ten background rebuilds' worth of time, nothing changes
+            assert len(reads) <= 1
+            before = len(reads)
+            async with fx.fleet("DLF-DC-0001") as fleet:
+                cp = fleet["DLF-DC-0001"]
+                await cp.wait_online(10)
+                await wait_until(lambda: asyncio.sleep(0, len(reads) > before), 10, "a rebuild after the connect")
+                station = fx.desired.station_for_identity("DLF-DC-0001")
+                assert station is not None
+                for evse in station.evses:
+                    cp.set_faulted(evse.id)
+
+                async def faulted() -> bool:
+                    a = await asyncio.to_thread(call, "GET", f"{fx.api}/map/stations.geojson")
+                    b = json.loads(a.body) if isinstance(a.body, str) else a.body
+                    return any(f["id"] == "DLF-DC-0001" and f["properties"]["status"] == "OUTOFORDER"
+                               for f in b["features"])
+
+                await wait_until(faulted, 10, "the fault on the map")
+            assert reads and not any(reads)  # the map never reads the configuration keys
+
+    run(scenario(), timeout=40)

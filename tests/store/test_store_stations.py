@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
+from controller.store.errors import StoreUnavailable
 from controller.store.records import (
     AuditEntry,
     BootInfo,
@@ -154,4 +156,39 @@ async def test_audit_details_are_written_with_secrets_redacted_and_id_tags_maske
     assert (first.station, first.git_revision, first.owner) == ("CP1", "abc123", "acme")
     assert second.detail == {"idTags": ["****B3C4"], "password": REDACTED}
     assert [a.action for a in await store.list_audit(station="CP1")] == ["change_configuration"]
+    await store.close()
+
+
+@async_test
+async def test_a_batch_commits_its_writes_together_or_not_at_all(tmp_path: Path) -> None:
+    store = await open_store(tmp_path)
+    batch = store.batch()
+    batch.audit(AuditEntry("ChangeConfiguration", T0, {"change": {"field": "HeartbeatInterval"}}, station="CP1"))
+    batch.record_configuration("CP1", [ConfigKey("HeartbeatInterval", "900", False)], T0)
+    batch.put_state("ext/CP1", {"applied": {"HEARTBEATINTERVAL": "900"}})
+    assert len(batch) == 3
+
+    def disk_error(conn: sqlite3.Connection) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    store.engine.fault = disk_error
+    try:
+        await batch.commit()
+        raise AssertionError("the commit should have failed")
+    except StoreUnavailable:
+        pass
+    store.engine.fault = None
+    assert await store.list_audit() == [] and await store.get_station("CP1") is None
+    assert await store.get_state("ext/") == {}
+
+    batch.audit(AuditEntry("ChangeConfiguration", T0, {"result": "Accepted"}, station="CP1"))
+    batch.record_configuration("CP1", [ConfigKey("HeartbeatInterval", "900", False)], T0)
+    batch.put_state("ext/CP1", {"applied": {}})
+    await batch.commit()
+    assert len(batch) == 0
+    assert [a.action for a in await store.list_audit()] == ["ChangeConfiguration"]
+    station = await store.get_station("CP1")
+    assert station is not None and station.config_value("heartbeatinterval") == ConfigKey(
+        "HeartbeatInterval", "900", False)
+    assert await store.get_state("ext/") == {"ext/CP1": {"applied": {}}}
     await store.close()

@@ -1,0 +1,32 @@
+"""The reconciler keeps each station's record in memory after a read-back instead of reading it again: the
+merged copy must be exactly what the store would return."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from controller.runtime.apply import merge_read_back
+from controller.store.records import BootInfo, ConfigKey
+from tests.store.helpers import T0, async_test, open_store
+
+
+@async_test
+async def test_merged_record_equals_the_store_after_the_same_read_back(tmp_path: Path) -> None:
+    store = await open_store(tmp_path)
+    await store.record_boot("CP1", BootInfo("ACME", "Wallbox 2", "SN1", "1.2.3"), "Accepted", T0)
+    await store.record_configuration("CP1", [ConfigKey("HeartbeatInterval", "300", False),
+                                             ConfigKey("NumberOfConnectors", "2", True),
+                                             ConfigKey("ConnectionTimeOut", "60", False)], T0, complete=True)
+    before = await store.get_station("CP1")
+    assert before is not None
+    later = T0 + timedelta(seconds=42, microseconds=123456)
+    read_back = [ConfigKey("heartbeatinterval", "900", False), ConfigKey("MeterValueSampleInterval", "60", False)]
+    await store.record_configuration("CP1", read_back, later)
+    after = await store.get_station("CP1")
+    assert after is not None
+    merged = merge_read_back(before, read_back, later)
+    assert merged == after
+    assert merged.config_value("HeartbeatInterval") == ConfigKey("heartbeatinterval", "900", False)
+    assert merged != before  # the merge changed something the test can see
+    await store.close()
