@@ -27,6 +27,12 @@ entry's expiry): owners revoke by blocking.
 Snapshots are content-addressed: `snapshot_hash` is sha256 over the canonical entries (sorted by
 upper-case idTag), the same for every station that holds the same list.
 
+Fleet scale: thousands of stations usually share a handful of lists, so everything that depends only on
+the list is computed once and shared (a pure cache, invisible in results): the desired list per desired
+state and access rules, its hash and wire entries, and the Differential between two snapshots (keyed by
+their content addresses). One card added to a 5,000-card group used by 10,000 stations is one diff, not
+10,000.
+
 Boundary: pure; desired state, observed station, the accepted snapshot's entries and now in; a `Part` out.
 """
 
@@ -34,8 +40,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 from controller.config import model as m
 from controller.config.access import BLOCKED, ListEntry, local_list, may_use
@@ -47,6 +54,44 @@ from .observed import ObservedStation
 
 MAX_PARENT_ID_TAG = 20
 SUBJECT = "local list"
+T = TypeVar("T")
+
+# Per desired state (the few most recent): results that depend only on it and on hashable arguments.
+_PER_STATE: OrderedDict[int, tuple[m.DesiredState, dict[tuple[object, ...], Any]]] = OrderedDict()
+_PER_STATE_MAX = 3
+# By content address: hash, wire entries and diffs of lists (bounded; recomputed when evicted).
+_BY_CONTENT: OrderedDict[tuple[object, ...], Any] = OrderedDict()
+_BY_CONTENT_MAX = 256
+
+
+def _per_state(desired: m.DesiredState, key: tuple[object, ...], make: Callable[[], T]) -> T:
+    slot = _PER_STATE.get(id(desired))
+    if slot is None or slot[0] is not desired:
+        slot = (desired, {})  # holding `desired` keeps its id from being reused while cached
+        _PER_STATE[id(desired)] = slot
+        while len(_PER_STATE) > _PER_STATE_MAX:
+            _PER_STATE.popitem(last=False)
+    else:
+        _PER_STATE.move_to_end(id(desired))
+    if key not in slot[1]:
+        slot[1][key] = make()
+    value: T = slot[1][key]
+    return value
+
+
+def _by_content(key: tuple[object, ...], make: Callable[[], T]) -> T:
+    if key in _BY_CONTENT:
+        _BY_CONTENT.move_to_end(key)
+    else:
+        _BY_CONTENT[key] = make()
+        while len(_BY_CONTENT) > _BY_CONTENT_MAX:
+            _BY_CONTENT.popitem(last=False)
+    value: T = _BY_CONTENT[key]
+    return value
+
+
+def _rules(eff: EffectiveStation) -> frozenset[m.Access]:
+    return frozenset(e.access for e in eff.evses)
 
 
 def _entry_key(e: ListEntry) -> str:
@@ -131,10 +176,44 @@ def _full_reason(observed: ObservedStation, snapshot_entries: Sequence[ListEntry
     return None
 
 
+def shared_hash(wanted: Sequence[ListEntry]) -> str:
+    """`snapshot_hash`, computed once per list object (lists come shared from `desired_list`)."""
+    cached = _by_content(("hash", id(wanted)), lambda: (wanted, snapshot_hash(wanted)))
+    if cached[0] is not wanted:  # an id reused by another object: compute, and keep the new one
+        cached = (wanted, snapshot_hash(wanted))
+        _BY_CONTENT[("hash", id(wanted))] = cached
+    digest: str = cached[1]
+    return digest
+
+
+def _diff(old_hash: str | None, new_hash: str, snapshot_entries: Sequence[ListEntry],
+          wanted: Sequence[ListEntry]) -> tuple[list[ListEntry], list[ListEntry], set[str], dict[str, ListEntry]]:
+    """(updates, deletes, revoked idTags, old entries by key) from the accepted snapshot to `wanted`; shared
+    by every station going from the same list to the same list (both hashes are content addresses)."""
+    def compute() -> tuple[list[ListEntry], list[ListEntry], set[str], dict[str, ListEntry]]:
+        old = {_entry_key(e): e for e in snapshot_entries}
+        new = {_entry_key(e): e for e in wanted}
+        updates = [e for e in wanted if old.get(_entry_key(e)) != e]
+        deletes = [old[k] for k in sorted(old) if k not in new]
+        revokes = {_entry_key(e) for e in deletes}
+        revokes |= {_entry_key(e) for e in updates
+                    if e.status == BLOCKED and (o := old.get(_entry_key(e))) is not None and o.status != BLOCKED}
+        return updates, deletes, revokes, old
+
+    if old_hash is None:
+        return compute()
+    return _by_content(("diff", old_hash, new_hash), compute)
+
+
+def _wire_all(wanted: Sequence[ListEntry], new_hash: str, owner_tz: dt.tzinfo) -> list[dict[str, Any]]:
+    """Every entry on the wire (a Full list), shared by the stations that get the same list."""
+    return _by_content(("wire", new_hash, str(owner_tz)), lambda: [wire_entry(e, owner_tz) for e in wanted])
+
+
 def _push(station: str, observed: ObservedStation, wanted: Sequence[ListEntry],
           snapshot_entries: Sequence[ListEntry] | None, owner_tz: dt.tzinfo, reason: str) -> tuple[Part, set[str]]:
     """Local-list messages, and the idTags (upper-case) the push revokes (blocked or deleted)."""
-    new_hash = snapshot_hash(wanted)
+    new_hash = shared_hash(wanted)
     version = observed.local_list_version
     if version is not None and not observed.local_list_mismatch and (
             (version == 0 and not wanted) or (version > 0 and observed.local_list_hash == new_hash)):
@@ -144,13 +223,8 @@ def _push(station: str, observed: ObservedStation, wanted: Sequence[ListEntry],
     revokes: set[str] = set()
     if full_why is None:
         assert snapshot_entries is not None
-        old = {_entry_key(e): e for e in snapshot_entries}
-        new = {_entry_key(e): e for e in wanted}
-        updates = [e for e in wanted if old.get(_entry_key(e)) != e]
-        deletes = [old[k] for k in sorted(old) if k not in new]
-        revokes = {_entry_key(e) for e in deletes}
-        revokes |= {_entry_key(e) for e in updates
-                    if e.status == BLOCKED and (o := old.get(_entry_key(e))) is not None and o.status != BLOCKED}
+        updates, deletes, diff_revokes, old = _diff(observed.local_list_hash, new_hash, snapshot_entries, wanted)
+        revokes = set(diff_revokes)
         if len(updates) + len(deletes) < max(len(wanted), 1):
             wire = [wire_entry(e, owner_tz) for e in updates] + [{"idTag": e.id_tag} for e in deletes]
             details = [Change(e.id_tag, (o.status if (o := old.get(_entry_key(e))) else None), e.status)
@@ -162,15 +236,16 @@ def _push(station: str, observed: ObservedStation, wanted: Sequence[ListEntry],
             return Part(tuple(_chunks(station, wire, full=False, base=version, size=size, reason=why,
                                       new_hash=new_hash, details=details))), revokes
         full_why = "a Differential would be no smaller than the whole list"
-    wire = [wire_entry(e, owner_tz) for e in wanted]
+    wire = _wire_all(wanted, new_hash, owner_tz)
     why = f"{reason}: {_plural(len(wanted), 'card')}, sent whole because {full_why}"
     return Part(tuple(_chunks(station, wire, full=True, base=version, size=size, reason=why,
                               new_hash=new_hash))), revokes
 
 
 def _revoked_in_scope(desired: m.DesiredState, eff: EffectiveStation) -> list[str]:
-    rules = {e.access for e in eff.evses}
-    return sorted(k for k, c in desired.cards.items() if c.blocked and any(may_use(desired, r, k) for r in rules))
+    rules = _rules(eff)
+    return _per_state(desired, ("revoked", rules), lambda: sorted(
+        k for k, c in desired.cards.items() if c.blocked and any(may_use(desired, r, k) for r in rules)))
 
 
 def _clear_cache(station: str, desired: m.DesiredState, eff: EffectiveStation, observed: ObservedStation,
@@ -180,7 +255,7 @@ def _clear_cache(station: str, desired: m.DesiredState, eff: EffectiveStation, o
     if (observed.value("AuthorizationCacheEnabled") or "").strip().lower() == "false":
         return Part()
     revoked = _revoked_in_scope(desired, eff)
-    generation = revoked_hash(revoked)
+    generation = _per_state(desired, ("revoked-hash", _rules(eff)), lambda: revoked_hash(revoked))
     set_changed = generation != observed.cache_cleared_hash and (bool(revoked) or observed.cache_cleared_hash
                                                                  is not None)
     if not list_revokes and not set_changed:
@@ -213,13 +288,16 @@ def empty_list(station: str, observed: ObservedStation, reason: str) -> Part:
 def desired_list(desired: m.DesiredState, eff: EffectiveStation, observed: ObservedStation, now: dt.datetime,
                  owner_tz: dt.tzinfo) -> tuple[tuple[ListEntry, ...], Note | None]:
     """The list the charger should hold (cut to its capacity, with a warning when it does not fit)."""
-    wanted = local_list(desired, eff, now.astimezone(owner_tz).date())
+    today = now.astimezone(owner_tz).date()
+    wanted = _per_state(desired, ("list", _rules(eff), eff.offline_authorization, today),
+                        lambda: local_list(desired, eff, today))
     cap = observed.local_auth_list_max_length
     if cap is None or len(wanted) <= cap:
         return wanted, None
     note = warning(f"local list does not fit: {len(wanted):,} cards, capacity {cap:,} — the first {cap:,} in "
                    "order are sent (blocked first, then accepted by idTag, then expired)", SUBJECT)
-    return wanted[:cap], note
+    cut = _per_state(desired, ("cut", _rules(eff), eff.offline_authorization, today, cap), lambda: wanted[:cap])
+    return cut, note
 
 
 def plan(desired: m.DesiredState, eff: EffectiveStation, observed: ObservedStation, now: dt.datetime, *,

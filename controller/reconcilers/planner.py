@@ -134,4 +134,4 @@ def local_list_snapshot(desired: DesiredState, identity: str, observed: Observed
     if not eff.offline_authorization:
         return None
     entries, _ = access.desired_list(desired, eff, observed, now, clock.zone(desired.owner.timezone))
-    return access.snapshot_hash(entries), entries
+    return access.shared_hash(entries), entries

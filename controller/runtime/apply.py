@@ -34,6 +34,9 @@ from controller.store.api import Store
 from controller.store.records import AuditEntry, ConfigKey, ReservationStatus, StationRecord
 
 log = logging.getLogger("chargeops.runtime.apply")
+# (owner, planner hash of a list) -> the hash the store gave its snapshot: a list stored once is only
+# referenced afterwards (the store re-checks that it still holds it), not serialised again per station.
+_STORED_SNAPSHOTS: dict[tuple[str, str], str] = {}
 OK_STATUSES = {"Accepted"}
 
 
@@ -178,7 +181,13 @@ class Applier:
             digest = a.record.get("localListHash")
             entries = snapshots.get(str(digest)) if digest else None
             if entries is not None:
-                await self.store.record_local_list(station, version, [to_store_entry(e) for e in entries])
+                stored = _STORED_SNAPSHOTS.get((self.store.owner, str(digest)))
+                if stored is None or not await self.store.record_local_list_ref(station, version, stored):
+                    stored = await self.store.record_local_list(station, version,
+                                                                [to_store_entry(e) for e in entries])
+                    _STORED_SNAPSHOTS[(self.store.owner, str(digest))] = stored
+                    if len(_STORED_SNAPSHOTS) > 1024:
+                        _STORED_SNAPSHOTS.pop(next(iter(_STORED_SNAPSHOTS)))
             else:
                 await self.store.record_local_list_version(station, version)
             book.local_list_mismatch = False

@@ -140,6 +140,12 @@ class Store(Protocol):
         with ``version``; returns the snapshot hash."""
         ...
 
+    async def record_local_list_ref(self, station: str, version: int, digest: str) -> bool:
+        """The station accepted a list whose snapshot is already stored (by its hash, as `record_local_list`
+        returned it): record the version and the reference only. False (nothing written) when no such
+        snapshot is stored (pruned): call `record_local_list` with the entries instead."""
+        ...
+
     async def record_local_list_version(self, station: str, version: int) -> None:
         """A version reported by the charger whose content we do not know (clears the hash)."""
         ...

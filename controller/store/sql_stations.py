@@ -155,6 +155,19 @@ def record_local_list(
     return digest
 
 
+def record_local_list_ref(conn: sqlite3.Connection, owner: str, station: str, version: int, digest: str) -> bool:
+    """Point the station at a snapshot already stored (False, and nothing written, when it is not)."""
+    if conn.execute("SELECT 1 FROM local_list_snapshots WHERE owner = ? AND hash = ?", (owner, digest)).fetchone() \
+            is None:
+        return False
+    ensure_station(conn, owner, station)
+    conn.execute(
+        "UPDATE stations SET local_list_version = ?, local_list_hash = ? WHERE owner = ? AND identity = ?",
+        (version, digest, owner, station),
+    )
+    return True
+
+
 def record_local_list_version(conn: sqlite3.Connection, owner: str, station: str, version: int) -> None:
     ensure_station(conn, owner, station)
     conn.execute(

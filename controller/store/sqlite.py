@@ -295,6 +295,12 @@ class SqliteStore:
             )
         )
 
+    async def record_local_list_ref(self, station: str, version: int, digest: str) -> bool:
+        return await self._engine.write(
+            partial(sql_stations.record_local_list_ref, owner=self._owner, station=station, version=version,
+                    digest=digest)
+        )
+
     async def record_local_list_version(self, station: str, version: int) -> None:
         await self._engine.write(
             partial(sql_stations.record_local_list_version, owner=self._owner, station=station, version=version)

@@ -192,3 +192,18 @@ async def test_a_batch_commits_its_writes_together_or_not_at_all(tmp_path: Path)
         "HeartbeatInterval", "900", False)
     assert await store.get_state("ext/") == {"ext/CP1": {"applied": {}}}
     await store.close()
+
+
+@async_test
+async def test_a_stored_snapshot_is_referenced_by_hash_and_an_unknown_one_is_refused(tmp_path: Path) -> None:
+    store = await open_store(tmp_path)
+    cards = [LocalListEntry(f"CARD{n:04d}", "Accepted") for n in range(50)]
+    digest = await store.record_local_list("CP1", 3, cards)
+    assert await store.record_local_list_ref("CP2", 7, digest) is True
+    cp2 = await store.get_station("CP2")
+    assert cp2 is not None and (cp2.local_list_version, cp2.local_list_hash) == (7, digest)
+    snapshot = await store.get_local_list_snapshot(digest)
+    assert snapshot is not None and len(snapshot) == 50
+    assert await store.record_local_list_ref("CP3", 1, "sha256:" + "0" * 64) is False
+    assert await store.get_station("CP3") is None  # nothing written for an unknown snapshot
+    await store.close()
