@@ -108,7 +108,7 @@ class Controller:
                                     interval=s.git.interval)
         else:
             assert s.repo is not None, "a repository directory or a git URL is needed"
-            self.source = DirectorySource(s.repo, sink)
+            self.source = DirectorySource(s.repo, sink, last_good=s.db_path.with_name(s.db_path.name + ".last-good"))
         await self.source.start()
         event = await first
         if event.result.desired is None:

@@ -142,3 +142,54 @@ def test_when_watchdog_cannot_start_the_source_polls(tmp_path: Path) -> None:
             assert ev.ok and time.monotonic() - started < 2
 
     run(main())
+
+
+def test_starting_on_an_invalid_directory_falls_back_to_the_last_good_copy(tmp_path: Path) -> None:
+    repo, keep = tmp_path / "repo", tmp_path / "c.db.last-good"
+    repo.mkdir()
+    write_files(repo, tiny_repo())
+
+    async def main() -> None:
+        q: Queue = asyncio.Queue()
+        async with DirectorySource(repo, q, debounce=0.05, settle=0.02, last_good=keep):
+            (good,) = drain(q)
+        assert good.ok and (keep / ".revision").read_text().strip() == good.revision
+        assert read_snapshot(keep).revision == good.revision  # the same bytes under the same names
+
+        write_files(repo, {"stations/st-2.yaml": station("st-2", plan="no-such-plan")})  # broken while down
+        holder = DesiredHolder()
+        offer = offer_to(holder)
+        seen: list[RevisionEvent] = []
+
+        async def sink(ev: RevisionEvent) -> None:
+            await offer(ev)
+            seen.append(ev)
+
+        async with DirectorySource(repo, sink, debounce=0.05, settle=0.02, last_good=keep):
+            assert [ev.ok for ev in seen] == [True, False]  # the last good copy first, then the error
+            assert holder.revision == good.revision
+            assert holder.last_failure is not None and holder.last_failure.revision == seen[1].revision
+            assert (keep / ".revision").read_text().strip() == good.revision  # an invalid one is never kept
+            write_files(repo, {"stations/st-2.yaml": station("st-2")})  # fixed: taken as usual
+            for _ in range(100):
+                if holder.revision not in (None, good.revision):
+                    break
+                await asyncio.sleep(0.05)
+            assert holder.revision != good.revision and holder.last_failure is None
+            assert (keep / ".revision").read_text().strip() == holder.revision
+
+    run(main())
+
+
+def test_without_a_last_good_copy_an_invalid_directory_gives_only_the_error(tmp_path: Path) -> None:
+    write_files(tmp_path, tiny_repo())
+    write_files(tmp_path, {"stations/st-2.yaml": station("st-2", plan="no-such-plan")})
+
+    async def main() -> None:
+        q: Queue = asyncio.Queue()
+        async with DirectorySource(tmp_path, q, debounce=0.05, settle=0.02, last_good=tmp_path / "none"):
+            (ev,) = drain(q)
+            assert not ev.ok
+        assert not (tmp_path / "none").exists()
+
+    run(main())

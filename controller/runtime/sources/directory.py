@@ -13,6 +13,12 @@ How a change becomes a revision:
 If watchdog cannot start (inotify watch or instance limits), the source polls file names, sizes and
 modification times every `poll_interval` seconds instead, and says so in its status.
 
+Last good revision (`last_good`, a directory the controller owns): every valid revision's files are
+copied there (the bytes that were validated, swapped in whole). A controller started while the
+directory is invalid then starts on that copy — the same revision as before, reported with the error —
+instead of not starting at all, as a git source falls back to the commit its mirror holds; the
+directory is still followed, so fixing it takes effect as usual.
+
 Boundary: reading and watching the directory; what a revision means is the receiver's business.
 """
 
@@ -25,6 +31,7 @@ import datetime as dt
 import hashlib
 import logging
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -113,6 +120,25 @@ def load_snapshot(snap: Snapshot) -> LoadResult:
     return result
 
 
+def save_last_good(target: Path, root: Path, snap: Snapshot) -> None:
+    """Keep `snap`'s files (relative to `root`) in `target`, replacing what was there as a whole. Blocking."""
+    staging = target.with_name(target.name + ".new")
+    old = target.with_name(target.name + ".old")
+    for leftover in (staging, old):
+        shutil.rmtree(leftover, ignore_errors=True)
+    staging.mkdir(parents=True)
+    for name, data in snap.files:
+        rel = Path(name).relative_to(root)
+        dest = staging / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(data)
+    (staging / ".revision").write_text(snap.revision + "\n", encoding="ascii")
+    if target.exists():
+        target.rename(old)
+    staging.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def stat_signature(root: Path) -> tuple[tuple[str, int, int, int], ...]:
     """Names, sizes, modification times and inodes of the YAML files: what the polling fallback compares."""
     sig = []
@@ -153,8 +179,9 @@ class DirectorySource:
     def __init__(self, path: str | os.PathLike[str], sink: Sink, *, debounce: float = 0.5,
                  settle: float | None = None, poll_interval: float = 2.0,
                  observer_factory: Callable[[], WatchObserver] | None = None,
-                 clock: Callable[[], dt.datetime] = utc_now):
+                 clock: Callable[[], dt.datetime] = utc_now, last_good: str | os.PathLike[str] | None = None):
         self.root = Path(path)
+        self.last_good = Path(last_good) if last_good is not None else None
         self.sink = sink
         self.debounce = debounce
         self.settle = debounce if settle is None else settle
@@ -277,10 +304,33 @@ class DirectorySource:
             return
         result = await asyncio.to_thread(load_snapshot, snap)
         self.loads += 1
+        first = self._revision is None
         self._revision = snap.revision
         self.status = dataclasses.replace(self.status, revision=snap.revision)
         log.info("%s: revision %s (%d files, %s)", self.root, snap.revision, len(snap.files),
                  "valid" if result.desired is not None else f"{len(result.errors)} error(s)")
+        if result.desired is not None and self.last_good is not None:
+            try:
+                await asyncio.to_thread(save_last_good, self.last_good, self.root, snap)
+            except OSError as exc:  # the copy is a fallback for the next start; losing it loses nothing now
+                log.warning("cannot keep the last good revision in %s: %s", self.last_good, exc)
+        elif result.desired is None and first:
+            await self._fall_back()
+        await deliver(self.sink, RevisionEvent(snap.revision, result, "directory"))
+
+    async def _fall_back(self) -> None:
+        """Starting on an invalid directory: publish the last good copy first, if there is a valid one."""
+        if self.last_good is None or not self.last_good.is_dir():
+            return
+        try:
+            snap = await asyncio.to_thread(read_snapshot, self.last_good)
+        except OSError:
+            return
+        result = await asyncio.to_thread(load_snapshot, snap)
+        if result.desired is None:
+            return
+        log.warning("%s is invalid: starting on the last good revision %s kept in %s", self.root, snap.revision,
+                    self.last_good)
         await deliver(self.sink, RevisionEvent(snap.revision, result, "directory"))
 
     def _failed(self, message: str) -> None:
