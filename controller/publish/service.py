@@ -19,7 +19,8 @@ Settings come from the environment (`PublishSettings.from_env`):
   CHARGEOPS_OCPI_PUSH_URL        a partner's Locations Receiver base URL (``.../2.2.1/locations``)
   CHARGEOPS_OCPI_PUSH_TOKEN      the token we send it
   CHARGEOPS_OCPI_PUSH_TIMEOUT    seconds per outgoing request (default 5)
-  CHARGEOPS_PUBLISH_INTERVAL     seconds between background rebuilds (default 1)
+  CHARGEOPS_PUBLISH_INTERVAL     seconds between background rebuilds (default 1; longer when a rebuild
+                                 is costly, so that rebuilding takes at most ~10 % of the event loop)
 
 Boundary: I/O and scheduling only; every decision is in the pure modules of this package.
 """
@@ -33,6 +34,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -85,6 +87,9 @@ class PublishSettings:
 
 def _fingerprint(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+MAX_PAUSE = 30.0  # seconds: the longest a background rebuild waits, however costly the last one was
 
 
 class Publisher:
@@ -229,13 +234,22 @@ class Publisher:
     async def _run(self) -> None:
         await self.ctl.ready.wait()
         while True:
+            started = time.perf_counter()
             try:
                 await self.publication()
-                await self.flush()
             except asyncio.CancelledError:
                 raise
             except Exception:  # publication must never stop the controller
-                log.exception("map publication: rebuild or push failed")
+                log.exception("map publication: rebuild failed")
+            # A rebuild of a large fleet costs the event loop real time (10,000 stations during a reconnect
+            # storm, when live status moves every second): keep it under ~10 % of the loop's time.
+            pause = min(max(self.settings.interval, 9 * (time.perf_counter() - started)), MAX_PAUSE)
+            try:
+                await self.flush()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("map publication: push failed")
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.interval)
+                await asyncio.wait_for(self._wake.wait(), pause)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -120,7 +121,7 @@ class ObservedStation:
 
     # ------------------------------------------------------------------ capabilities
 
-    @property
+    @functools.cached_property
     def feature_profiles(self) -> frozenset[str] | None:
         """SupportedFeatureProfiles as reported (upper-case names), or None when not reported."""
         raw = self.value("SupportedFeatureProfiles")

@@ -35,6 +35,27 @@ class Rollout:
     converged: set[str] = dataclasses.field(default_factory=set)
     failed: set[str] = dataclasses.field(default_factory=set)
     changed: set[str] = dataclasses.field(default_factory=set)  # stations that needed changes
+    # Derived, so that every question asked per station is O(1) at 10,000 stations: rank in `order`, the
+    # size of each wave, and per wave how many of its stations have neither converged nor failed.
+    _rank: dict[str, int] = dataclasses.field(init=False, repr=False, compare=False)
+    _sizes: tuple[int, ...] = dataclasses.field(init=False, repr=False, compare=False)
+    _unsettled: list[int] = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._rank = {identity: n for n, identity in enumerate(self.order)}
+        self._sizes = tuple(math.ceil(len(self.order) * share / 100) for share in self.waves)
+        self._recount()
+
+    def _recount(self) -> None:
+        settled = [False] * len(self.order)
+        for key in (*self.converged, *self.failed):
+            rank = self._rank.get(key)
+            if rank is not None:
+                settled[rank] = True
+        self._unsettled = [size - sum(settled[:size]) for size in self._sizes]
+
+    def _settled(self, key: str) -> bool:
+        return key in self.converged or key in self.failed
 
     @classmethod
     def start(cls, revision: str, identities: Iterable[str], waves: Iterable[int], threshold: Decimal,
@@ -47,8 +68,10 @@ class Rollout:
         return cls(revision, w, threshold, ids)
 
     def wave_members(self, k: int) -> list[str]:
-        n = math.ceil(len(self.order) * self.waves[min(k, len(self.waves) - 1)] / 100)
-        return self.order[:n]
+        return self.order[:self._sizes[min(k, len(self._sizes) - 1)]]
+
+    def _in_wave(self, rank: int, k: int) -> bool:
+        return rank < self._sizes[min(k, len(self._sizes) - 1)]
 
     @property
     def done(self) -> bool:
@@ -56,32 +79,40 @@ class Rollout:
 
     def admits(self, identity: str) -> bool:
         key = identity.upper()
-        if key not in self.order:
+        rank = self._rank.get(key)
+        if rank is None:
             return True  # not part of this rollout (e.g. added later): nothing to stage
         if self.paused is not None:
-            return key in self.wave_members(self.wave) and key in self.converged
-        return key in self.wave_members(self.wave)
+            return self._in_wave(rank, self.wave) and key in self.converged
+        return self._in_wave(rank, self.wave)
 
     def wave_of(self, identity: str) -> int:
-        key = identity.upper()
-        for k in range(len(self.waves)):
-            if key in self.wave_members(k):
-                return k
+        rank = self._rank.get(identity.upper())
+        if rank is not None:
+            for k in range(len(self.waves)):
+                if self._in_wave(rank, k):
+                    return k
         return len(self.waves) - 1
 
     def report(self, identity: str, *, converged: bool, failed: bool, had_changes: bool) -> None:
         key = identity.upper()
         if had_changes:
             self.changed.add(key)
+        before = self._settled(key)
         if converged:
             self.converged.add(key)
             self.failed.discard(key)
         elif failed:
             self.failed.add(key)
+        rank = self._rank.get(key)
+        if rank is not None and not before and self._settled(key):
+            for k, size in enumerate(self._sizes):
+                if rank < size:
+                    self._unsettled[k] -= 1
         self._advance()
 
     def _wave_finished(self, k: int) -> bool:
-        return all(i in self.converged or i in self.failed for i in self.wave_members(k))
+        return self._unsettled[min(k, len(self._unsettled) - 1)] == 0
 
     def _advance(self) -> None:
         while self.paused is None and self.wave < len(self.waves) - 1 and self._wave_finished(self.wave):
@@ -98,6 +129,7 @@ class Rollout:
     def resume(self) -> None:
         self.paused = None
         self.failed.clear()
+        self._recount()
         self._advance()
 
     def to_json(self) -> dict[str, Any]:
