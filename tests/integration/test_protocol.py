@@ -9,6 +9,7 @@ import json
 import ssl
 import subprocess
 import urllib.request
+from asyncio import sslproto
 from pathlib import Path
 
 import pytest
@@ -105,6 +106,15 @@ def test_security_profile_2_is_basic_auth_over_tls(tmp_path: Path) -> None:
                     if msg[0] == 3 and msg[1] == "b1":
                         break
                 assert msg[2]["status"] == "Accepted"
+                # A frame far larger than the 16 KiB TLS receive buffer arrives whole (read in passes).
+                big = "x" * 60_000  # (under the 64 KiB websocket frame limit)
+                await ws.send(json.dumps([2, "d1", "DataTransfer", {"vendorId": "V", "data": big}]))
+                while True:
+                    msg = json.loads(await ws.recv())
+                    if msg[1] == "d1":
+                        break
+                assert msg[0] == 3, msg  # parsed whole and answered (a cut frame gets a CALLERROR)
+            assert sslproto.SSLProtocol.max_size == 16 * 1024  # what made the connection cost ~45 KiB, not ~290
             rec = await h.store.get_station("ST-1")
             assert rec is not None and rec.security_profile == 2
             with pytest.raises(InvalidStatus) as caught:
