@@ -25,6 +25,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+from collections import OrderedDict
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -226,6 +227,28 @@ def resolve(rev: TariffRevision) -> InForce:
     return InForce(rev.revision, rev.taken_at, tariffs, hashes, groups, stations, owner)
 
 
+# (owner, revision identity) -> resolved prices: the identity (revision, time taken, manifest of content
+# hashes) resolves alike in any database. A revision of 10,000 stations takes tens of milliseconds to read
+# and resolve, and every session start and stop asks.
+_RESOLVED: OrderedDict[tuple[str, str], InForce] = OrderedDict()
+_RESOLVED_MAX = 8
+
+
 async def in_force_at(store: Store, at: dt.datetime) -> InForce | None:
-    rev = await store.tariff_revision_at(at)
-    return None if rev is None else resolve(rev)
+    found = await store.tariff_revision_ref_at(at)
+    if found is None:
+        return None
+    ref, identity = found
+    key = (store.owner, identity)
+    hit = _RESOLVED.get(key)
+    if hit is not None:
+        _RESOLVED.move_to_end(key)
+        return hit
+    rev = await store.tariff_revision_by_ref(ref)
+    if rev is None:
+        return None
+    resolved = resolve(rev)
+    _RESOLVED[key] = resolved
+    while len(_RESOLVED) > _RESOLVED_MAX:
+        _RESOLVED.popitem(last=False)
+    return resolved

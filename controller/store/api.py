@@ -224,6 +224,14 @@ class Store(Protocol):
         """The revision taken last at or before ``at`` (the earliest known when none was); None if none."""
         ...
 
+    async def tariff_revision_ref_at(self, at: datetime) -> tuple[int, str] | None:
+        """(reference, identity) of `tariff_revision_at(at)` without reading its documents; the identity
+        (revision, time taken, manifest of content hashes) says what it resolves to in any database, so a
+        reader can keep what it resolved; None when no revision is recorded."""
+        ...
+
+    async def tariff_revision_by_ref(self, ref: int) -> TariffRevision | None: ...
+
     async def latest_tariff_revision(self) -> TariffRevision | None: ...
 
     async def status_history(self, station: str, connector_id: int | None, since: datetime,

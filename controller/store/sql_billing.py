@@ -70,13 +70,32 @@ def _revision(conn: sqlite3.Connection, owner: str, row: sqlite3.Row | None) -> 
     return TariffRevision(row["revision"], from_db_time(row["taken_at"]), row["manifest"], docs)
 
 
+def _row_at(conn: sqlite3.Connection, owner: str, at: str, columns: str) -> sqlite3.Row | None:
+    row: sqlite3.Row | None = conn.execute(
+        f"SELECT {columns} FROM tariff_revisions WHERE owner = ? AND taken_at <= ?"
+        " ORDER BY taken_at DESC, id DESC LIMIT 1", (owner, at)).fetchone()
+    if row is None:
+        row = conn.execute(f"SELECT {columns} FROM tariff_revisions WHERE owner = ? ORDER BY taken_at, id LIMIT 1",
+                           (owner,)).fetchone()
+    return row
+
+
 def tariff_revision_at(conn: sqlite3.Connection, owner: str, at: str) -> TariffRevision | None:
     """The revision taken last at or before ``at``; the earliest known if none was taken by then."""
-    row = conn.execute("SELECT * FROM tariff_revisions WHERE owner = ? AND taken_at <= ?"
-                       " ORDER BY taken_at DESC, id DESC LIMIT 1", (owner, at)).fetchone()
+    return _revision(conn, owner, _row_at(conn, owner, at, "*"))
+
+
+def tariff_revision_ref_at(conn: sqlite3.Connection, owner: str, at: str) -> tuple[int, str] | None:
+    """(row id, identity) of `tariff_revision_at`, the identity being revision, taken_at and manifest (which
+    names every document by content hash); cheap: no documents read."""
+    row = _row_at(conn, owner, at, "id, revision, taken_at, manifest")
     if row is None:
-        row = conn.execute("SELECT * FROM tariff_revisions WHERE owner = ? ORDER BY taken_at, id LIMIT 1",
-                           (owner,)).fetchone()
+        return None
+    return int(row["id"]), "\0".join((str(row["revision"]), str(row["taken_at"]), str(row["manifest"])))
+
+
+def tariff_revision_by_ref(conn: sqlite3.Connection, owner: str, ref: int) -> TariffRevision | None:
+    row = conn.execute("SELECT * FROM tariff_revisions WHERE owner = ? AND id = ?", (owner, ref)).fetchone()
     return _revision(conn, owner, row)
 
 

@@ -410,6 +410,13 @@ class SqliteStore:
     async def tariff_revision_at(self, at: datetime) -> TariffRevision | None:
         return await self._engine.read(partial(sql_billing.tariff_revision_at, owner=self._owner, at=to_db_time(at)))
 
+    async def tariff_revision_ref_at(self, at: datetime) -> tuple[int, str] | None:
+        return await self._engine.read(
+            partial(sql_billing.tariff_revision_ref_at, owner=self._owner, at=to_db_time(at)))
+
+    async def tariff_revision_by_ref(self, ref: int) -> TariffRevision | None:
+        return await self._engine.read(partial(sql_billing.tariff_revision_by_ref, owner=self._owner, ref=ref))
+
     async def latest_tariff_revision(self) -> TariffRevision | None:
         return await self._engine.read(partial(sql_billing.latest_tariff_revision, owner=self._owner))
 

@@ -3,13 +3,23 @@ recorded revision resolves back to tariffs, group inclusion, station assignments
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import json
+from pathlib import Path
 
-from controller.billing.history import resolve, snapshot, tariff_document, tariff_from_document
+from controller.billing.history import (
+    in_force_at,
+    record_revision,
+    resolve,
+    snapshot,
+    tariff_document,
+    tariff_from_document,
+)
 from controller.store.billing_records import TariffRevision
 from tests.config.ownerrepo import card, desired, evse, group, owner, station, tariff
+from tests.store.helpers import open_store
 
 WINDOWED = tariff("standard", price={"sessionFee": "1.00", "perKwh": "0.30",
                                      "idle": {"perHour": "6", "graceMinutes": 10, "untilUnplug": True}},
@@ -50,3 +60,31 @@ def test_a_recorded_revision_resolves_to_what_it_declared() -> None:
     assert prices is not None and (prices.tariff_for(1), prices.tariff_for(2)) == ("standard", "fast")
     assert got.groups_of("employees") == ("employees", "staff") and got.groups_of(None) == ()
     assert got.owner is not None and got.owner.billing == ds.owner.billing and got.owner.timezone == "Europe/Amsterdam"
+
+
+def test_prices_in_force_are_resolved_once_per_revision_and_follow_a_new_one(tmp_path: Path) -> None:
+    async def main() -> None:
+        store = await open_store(tmp_path)
+        t0 = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
+        assert await in_force_at(store, t0) is None
+        assert await record_revision(store, dataclasses.replace(_repo(), revision="r1"), t0) is True
+        fetched: list[int] = []
+        original = store.tariff_revision_by_ref
+
+        async def counted(ref: int):  # type: ignore[no-untyped-def]
+            fetched.append(ref)
+            return await original(ref)
+
+        store.tariff_revision_by_ref = counted  # type: ignore[method-assign]
+        first = await in_force_at(store, t0 + dt.timedelta(minutes=5))
+        again = await in_force_at(store, t0 + dt.timedelta(minutes=9))
+        assert first is not None and again is first and len(fetched) == 1  # read and resolved once
+        assert str(first.tariffs["fast"].price.per_kwh) == "0.40"
+        later = t0 + dt.timedelta(hours=1)
+        assert await record_revision(store, dataclasses.replace(_repo(per_kwh="0.45"), revision="r2"), later)
+        newer = await in_force_at(store, later + dt.timedelta(minutes=1))
+        assert newer is not None and str(newer.tariffs["fast"].price.per_kwh) == "0.45" and len(fetched) == 2
+        assert await in_force_at(store, t0 + dt.timedelta(minutes=10)) is first  # the old one still cached
+        await store.close()
+
+    asyncio.run(main())
