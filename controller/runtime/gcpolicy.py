@@ -33,7 +33,7 @@ log = logging.getLogger("chargeops.runtime.gc")
 @dataclasses.dataclass(frozen=True)
 class GcSettings:
     freeze: bool = True  # settle the heap into the permanent generation (see the module docstring)
-    settle_every: float = 60.0  # seconds between settles (also done when a revision is taken)
+    settle_every: float = 10.0  # seconds between settles (also done when a revision is taken)
     full_every: float = 3600.0  # seconds between full collections of everything, frozen objects included
 
 
