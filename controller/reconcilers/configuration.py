@@ -106,6 +106,11 @@ def key_change(station: str, observed: ObservedStation, key: str, desired: str, 
     current = obs.value if obs is not None else None
     if current is not None and values_equal(meta, wire, current):
         return None
+    sent = observed.unconfirmed.get(upper)
+    if sent is not None and values_equal(meta, sent, wire):  # accepted, the read-back was lost: read only
+        return Action(station, phase, Kind.GET_CONFIGURATION, {"key": [wire_key]},
+                      f"{name} = {wire} was accepted; read it back (the last read-back did not arrive)",
+                      Change("read back", None, name), op=Op.READ, record={"readBackOnly": name})
     refusal = observed.refused.get(upper)
     if refusal is not None and values_equal(meta, refusal.value, wire):
         return warning(f"{name} = {wire} was answered {refusal.status} by the charger; not retried until the "
@@ -195,13 +200,23 @@ def reboot(eff: EffectiveStation, observed: ObservedStation, now: dt.datetime, *
 
 
 def with_read_back(actions: Sequence[Action], max_keys: int | None = None) -> tuple[Action, ...]:
-    """`actions` with GetConfiguration read-backs of the changed (readable) keys after the last change."""
+    """`actions` with GetConfiguration read-backs of the changed (readable) keys after the last change;
+    keys only waiting for a read-back (`readBackOnly`) join the same read."""
+    only = [str(k) for a in actions if a.kind is Kind.GET_CONFIGURATION and a.record.get("readBackOnly")
+            for k in a.payload["key"]]
+    if only:
+        first = next(a for a in actions if a.kind is Kind.GET_CONFIGURATION and a.record.get("readBackOnly"))
+        actions = [a for a in actions if not (a.kind is Kind.GET_CONFIGURATION and a.record.get("readBackOnly"))]
     changed = [(i, a) for i, a in enumerate(actions)
                if a.kind is Kind.CHANGE_CONFIGURATION and not a.secret]
-    if not changed:
+    if not changed and not only:
         return tuple(actions)
-    last_index, last = changed[-1]
-    keys = list(dict.fromkeys(str(a.payload["key"]) for _, a in changed))
+    if changed:
+        last_index, last = changed[-1]
+    else:  # nothing to write: the read goes where the first key was planned (its phase, before the rest)
+        last_index = next((i for i, a in enumerate(actions) if a.phase > first.phase), len(actions)) - 1
+        last = first
+    keys = list(dict.fromkeys([*(str(a.payload["key"]) for _, a in changed), *only]))
     size = max_keys if max_keys and max_keys > 0 else len(keys)
     reads = tuple(
         Action(last.station, last.phase, Kind.GET_CONFIGURATION, {"key": keys[i:i + size]},

@@ -93,6 +93,8 @@ class ObservedStation:
     refused: Mapping[str, Refusal] = dataclasses.field(default_factory=dict)  # upper-case key ->
     write_only_sent: Mapping[str, str] = dataclasses.field(default_factory=dict)  # upper-case key -> digest
     applied: Mapping[str, str] = dataclasses.field(default_factory=dict)  # upper-case key -> value
+    # accepted by the charger, not read back yet (upper-case key -> value sent): read back, not re-sent
+    unconfirmed: Mapping[str, str] = dataclasses.field(default_factory=dict)
     scheduled_availability: Mapping[int, str] = dataclasses.field(default_factory=dict)  # connector -> type
     cache_cleared_hash: str | None = None
 
@@ -180,6 +182,7 @@ class ObservedStation:
                         for k, r in sorted(self.refused.items())},
             "writeOnlySent": dict(sorted(self.write_only_sent.items())),
             "applied": dict(sorted(self.applied.items())),
+            "unconfirmed": dict(sorted(self.unconfirmed.items())),
             "scheduledAvailability": {str(c): t for c, t in sorted(self.scheduled_availability.items())},
             "cacheClearedHash": self.cache_cleared_hash,
         }
@@ -208,6 +211,7 @@ class ObservedStation:
                      for k, r in (d.get("refused") or {}).items()},
             write_only_sent={k.upper(): v for k, v in (d.get("writeOnlySent") or {}).items()},
             applied={k.upper(): v for k, v in (d.get("applied") or {}).items()},
+            unconfirmed={k.upper(): v for k, v in (d.get("unconfirmed") or {}).items()},
             scheduled_availability={int(c): t for c, t in (d.get("scheduledAvailability") or {}).items()},
             cache_cleared_hash=d.get("cacheClearedHash"),
         )

@@ -133,6 +133,8 @@ class Applier:
             report = await port.get_configuration(list(p.get("key") or []), timeout=self.call_timeout)
             keys = tuple(ConfigKey(e.key, e.value, e.readonly) for e in report.entries)
             self.batch.record_configuration(station, keys, now)
+            for k in p.get("key") or ():
+                book.unconfirmed.pop(str(k).upper(), None)  # read back (whatever it says)
             result.read_back = keys if result.read_back is None else (*result.read_back, *keys)
             result.read_back_at = now
             differs = [e.key for e in report.entries if e.key.upper() in book.applied
@@ -164,6 +166,7 @@ class Applier:
                     book.write_only_sent[up] = secret_digest(value)
                 else:
                     book.applied[up] = value  # the read-back that follows records it in the store
+                    book.unconfirmed[up] = value  # until that read-back arrives
                 book.refused.pop(up, None)
                 return True
             if status == "RebootRequired":

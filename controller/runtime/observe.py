@@ -45,6 +45,9 @@ class Bookkeeping:
     scheduled_availability: dict[str, str] = dataclasses.field(default_factory=dict)  # connector -> type
     cache_cleared_hash: str | None = None
     local_list_mismatch: bool = False
+    # Keys the charger accepted (KEY -> value) whose read-back has not happened yet (lost, or the charger
+    # went away): the next look reads them back instead of writing them again.
+    unconfirmed: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_json(cls, value: object) -> Bookkeeping:
@@ -64,6 +67,7 @@ class Bookkeeping:
             "scheduled_availability": dict(self.scheduled_availability),
             "cache_cleared_hash": self.cache_cleared_hash,
             "local_list_mismatch": self.local_list_mismatch,
+            "unconfirmed": dict(self.unconfirmed),
         }
 
 
@@ -138,6 +142,7 @@ async def observed_from_store(store: Store, identity: str, rec: StationRecord | 
         refused={k: Refusal(v["status"], v["value"], _time(v.get("at"))) for k, v in book.refused.items()},
         write_only_sent=dict(book.write_only_sent),
         applied=dict(book.applied),
+        unconfirmed=dict(book.unconfirmed),
         scheduled_availability={int(k): v for k, v in book.scheduled_availability.items()},
         cache_cleared_hash=book.cache_cleared_hash,
     )

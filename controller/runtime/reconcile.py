@@ -337,7 +337,9 @@ class FleetReconciler:
                 rec = await self.store.get_station(identity)
             else:
                 rec = cached
-            if port is not None and self._needs_read(identity, reasons, rec):
+            read_now = port is not None and self._needs_read(identity, reasons, rec)
+            if read_now:
+                assert port is not None
                 await read_charger(port, self.store, identity, rec, now, statuses="connect" in reasons)
                 rec = await self.store.get_station(identity)
                 self._schedule_drift(identity)
@@ -346,6 +348,8 @@ class FleetReconciler:
             book = self._books.get(key)
             if book is None:
                 book = self._books[key] = await load_bookkeeping(self.store, identity)
+            if read_now:
+                book.unconfirmed.clear()  # the whole configuration was just read: nothing waits for a read-back
             observed, accepted = await observed_from_store(
                 self.store, identity, rec, book, online=port is not None,
                 sessions=self.sessions_of(identity) if self.sessions_of is not None else None)

@@ -93,6 +93,26 @@ def test_a_key_changed_at_the_charger_is_detected_and_healed(tmp_path: Path) -> 
     run(scenario(), timeout=30)
 
 
+def test_a_lost_read_back_is_retried_as_a_read_not_as_a_second_write(tmp_path: Path) -> None:
+    v1 = desired_of(*fleet_repo(300))
+
+    async def scenario() -> None:
+        async with csms(tmp_path, v1) as h, h.charger("A-1") as cp:
+            await wait_until(lambda: synced(h, v1.revision, "A-1"), 10, "synced")
+            writes, reads = len(changes(cp)), len(cp.calls("GetConfiguration"))
+            cp.faults.late_once["GetConfiguration"] = 3.5  # the read-back after the write: past the 3 s timeout
+            v2 = await commit(h, *fleet_repo(120))
+            await wait_until(lambda: synced(h, v2, "A-1"), 20, "synced after the lost read-back")
+            assert changes(cp)[writes:] == [{"key": "HeartbeatInterval", "value": "120"}]  # written once
+            again = [c.payload for c in cp.calls("GetConfiguration")[reads:]]
+            assert again == [{"key": ["HeartbeatInterval"]}] * 2  # the lost read, then the read alone
+            rec = await h.store.get_station("A-1")
+            assert rec is not None and (value := rec.config_value("HeartbeatInterval")) is not None
+            assert value.value == "120"
+
+    run(scenario(), timeout=40)
+
+
 BIG = ChargerModel(local_list_max_length=10_000, send_local_list_max_length=250)
 
 

@@ -125,6 +125,28 @@ def test_drift_at_the_charger_is_detected_and_healed() -> None:
     assert heal.payload == {"key": "ConnectionTimeOut", "value": "90"}
 
 
+def test_an_accepted_key_whose_read_back_was_lost_is_read_back_not_written_again() -> None:
+    ds = repo(station("st-1", ocppConfiguration={"ConnectionTimeOut": 90, "MeterValueSampleInterval": 30}))
+    # ConnectionTimeOut=90 was accepted but its read-back never came: the store still says 45
+    waiting = charger(config={"ConnectionTimeOut": "45", "MeterValueSampleInterval": "30"},
+                      applied={"CONNECTIONTIMEOUT": "90"}, unconfirmed={"CONNECTIONTIMEOUT": "90"})
+    plan = FakeCharger(waiting).plan(ds)
+    assert kinds(plan) == ["GetConfiguration"] and plan.actions[0].payload == {"key": ["ConnectionTimeOut"]}
+    assert plan.counts() == {"add": 0, "change": 0, "remove": 0}  # a read, not a change
+    # with another key to write, one read-back covers both
+    both = charger(config={"ConnectionTimeOut": "45", "MeterValueSampleInterval": "60"},
+                   applied={"CONNECTIONTIMEOUT": "90"}, unconfirmed={"CONNECTIONTIMEOUT": "90"})
+    plan = FakeCharger(both).plan(ds)
+    assert kinds(plan) == ["ChangeConfiguration", "GetConfiguration"]
+    assert plan.actions[0].payload == {"key": "MeterValueSampleInterval", "value": "30"}
+    assert plan.actions[1].payload == {"key": ["MeterValueSampleInterval", "ConnectionTimeOut"]}
+    # a value declared since then is written (what waits for a read-back is no longer wanted)
+    other = repo(station("st-1", ocppConfiguration={"ConnectionTimeOut": 120, "MeterValueSampleInterval": 30}))
+    plan = FakeCharger(waiting).plan(other)
+    assert kinds(plan) == ["ChangeConfiguration", "GetConfiguration"]
+    assert plan.actions[0].payload == {"key": "ConnectionTimeOut", "value": "120"}
+
+
 def test_drift_of_a_warn_only_key_is_reported_not_healed_but_an_owner_change_is_still_written() -> None:
     spec: dict[str, Any] = {"ocppConfiguration": {"ConnectionTimeOut": 90}, "driftWarnOnly": ["ConnectionTimeOut"]}
     drifted = charger(config={"ConnectionTimeOut": "45"}, applied={"CONNECTIONTIMEOUT": "90"})

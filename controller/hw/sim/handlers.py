@@ -123,6 +123,9 @@ def _recorded(cp: SimulatedCharger, action: str, body: Body) -> Handler:
     async def handler(call: Call) -> Mapping[str, Any]:
         cp.received.append(ReceivedCall(action, call.payload, call.message_id, datetime.now(UTC)))
         faults = cp.faults
+        late = faults.late_once.pop(action, 0.0)
+        if late > 0:  # past the caller's timeout, this answer is as good as lost
+            await asyncio.sleep(late)
         if faults.answer_delay > 0:
             await asyncio.sleep(faults.answer_delay)
         if faults.not_supported:

@@ -69,6 +69,7 @@ class Faults:
     """Misbehaviour switches; flip them at any time. Actions (drop, garbage...) are charger methods."""
 
     answer_delay: float = 0.0  # seconds to sit on every incoming call before answering
+    late_once: dict[str, float] = field(default_factory=dict)  # action -> answer its next call this late (s)
     reject_calls: bool = False  # answer every incoming call with its refusal status
     not_supported: bool = False  # answer every incoming call with a NotSupported CALLERROR
     lose_settings_on_reboot: bool = False  # factory defaults after a reboot (config, list, cache, key)
