@@ -187,13 +187,13 @@ class Controller:
             await self.store.close()
 
     async def run_forever(self) -> None:
-        await self.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM):  # before starting: a stop asked during start-up is clean too
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
         try:
+            await self.start()
             await stop.wait()
         finally:
             await self.stop()

@@ -92,10 +92,19 @@ def test_sigterm_stops_the_controller_cleanly(tmp_path: Path) -> None:
     repo.mkdir()
     (repo / "owner.yaml").write_text(dump(owner()))
     (repo / "stations.yaml").write_text(dump(station("st-1")))
-    proc = _start(repo, tmp_path / "db.sqlite", _free_port())
+    port = _free_port()
+    proc = _start(repo, tmp_path / "db.sqlite", port)
 
-    async def wait_listening() -> None:
-        await asyncio.sleep(1.0)
+    async def wait_listening() -> None:  # started, not just spawned (imports take longer on a busy machine)
+        for _ in range(300):
+            try:
+                _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                await asyncio.sleep(0.1)
+                continue
+            writer.close()
+            return
+        raise AssertionError("the controller did not start listening")
 
     asyncio.run(wait_listening())
     proc.send_signal(signal.SIGTERM)
