@@ -170,3 +170,19 @@ async def test_close_drains_queued_writes_and_refuses_new_ones(tmp_path: Path) -
     reopened = await open_store(tmp_path)
     assert len(await reopened.list_transactions()) == 100
     await reopened.close()
+
+
+@async_test
+async def test_wal_checkpoints_run_beside_the_writer_not_inside_its_commits(tmp_path: Path) -> None:
+    store = await open_store(tmp_path)
+    store.engine.checkpoint_interval = 0.05
+    auto = await store.engine.write(lambda conn: conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+    assert auto == 0  # a commit never waits for a checkpoint
+    await asyncio.gather(*(store.start_transaction(start_req(n)) for n in range(300)))
+    for _ in range(100):
+        if store.engine.checkpointed_frames > 0:
+            break
+        await asyncio.sleep(0.05)
+    assert store.engine.checkpointed_frames > 0  # the checkpoint thread moved the WAL into the database
+    assert len(await store.list_transactions()) == 300
+    await store.close()
