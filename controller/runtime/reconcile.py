@@ -65,6 +65,7 @@ ROLLOUT_KEY = "rollout/current"
 STATUS_DEBOUNCE = 0.25  # seconds: StatusNotifications arriving together make one look
 # events after which a station's record is read from the store again (the charger reported something);
 # other looks (a revision, a retry, a timer, after an apply) reuse the last read
+MIN_RETRY_DELAY = 0.05  # seconds: even a retry whose backoff was spent waiting goes through the queue again
 _RELOAD_REASONS = frozenset({"connect", "boot", "status", "drift", "suspend", "security", "applied"})
 CONFIRM_PREFIX = "confirm/"
 SUSPEND_PREFIX = "suspend/"
@@ -416,6 +417,7 @@ class FleetReconciler:
         st.last_attempted_revision = desired.revision
         started = asyncio.get_running_loop().time()
         async with self._sem:
+            attempt_started = asyncio.get_running_loop().time()
             applier = Applier(self.store, self.clock, revision=desired.revision,
                               call_timeout=self.settings.call_timeout, on_result=self._on_result)
             result = await applier.apply(plan, port, book, snapshots, commit=False)
@@ -428,7 +430,7 @@ class FleetReconciler:
         self._metric("reconcile_seconds", "", asyncio.get_running_loop().time() - started)
         if result.temporary:
             st.last_error = result.error
-            self._retry(identity, st)
+            self._retry(identity, st, waited=asyncio.get_running_loop().time() - attempt_started)
             if self.rollout is not None and wave_ok:
                 self.rollout.report(identity, converged=False, failed=True, had_changes=True)
                 self._persist_rollout()
@@ -498,12 +500,15 @@ class FleetReconciler:
     def _fingerprint(self, revision: str, plan: Plan) -> str:
         return hashlib.sha256(f"{revision}|{plan.content_hash()}".encode()).hexdigest()
 
-    def _retry(self, identity: str, st: StationStatus) -> None:
+    def _retry(self, identity: str, st: StationStatus, waited: float = 0.0) -> None:
+        """Look again after exponential backoff with jitter, counted from the start of the failed attempt:
+        an attempt that failed by timing out has already waited `waited` seconds of it."""
         key = identity.upper()
         n = self._failures.get(key, 0) + 1
         self._failures[key] = n
         delay = min(self.settings.retry_max, self.settings.retry_base * 2 ** (n - 1))
         delay *= 1 + self._rnd.uniform(-0.2, 0.2)
+        delay = max(MIN_RETRY_DELAY, delay - waited)
         st.next_retry_at = self.clock() + dt.timedelta(seconds=delay)
         if st.online:
             st.health = max(st.health, Health.PROGRESSING)

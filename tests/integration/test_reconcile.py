@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.hw.sim.model import ChargerModel
+from controller.runtime.reconcile import ReconcileSettings
 from controller.runtime.status import Sync
 from tests.config.ownerrepo import Doc, card, group, owner, profile, station
 
@@ -109,6 +110,29 @@ def test_a_lost_read_back_is_retried_as_a_read_not_as_a_second_write(tmp_path: P
             rec = await h.store.get_station("A-1")
             assert rec is not None and (value := rec.config_value("HeartbeatInterval")) is not None
             assert value.value == "120"
+
+    run(scenario(), timeout=40)
+
+
+def test_the_retry_after_a_timeout_counts_the_time_the_timeout_already_waited(tmp_path: Path) -> None:
+    v1 = desired_of(*fleet_repo(300))
+    settings = ReconcileSettings(call_timeout=1.0, retry_base=1.5, retry_max=30.0)
+
+    async def scenario() -> None:
+        async with csms(tmp_path, v1, reconcile=settings) as h, h.charger("A-1") as cp:
+            await wait_until(lambda: synced(h, v1.revision, "A-1"), 10, "synced")
+            cp.faults.late_once["GetConfiguration"] = 1.5  # the read-back times out after 1 s
+            v2 = await commit(h, *fleet_repo(120))
+            st = h.reconciler.status["A-1"]
+            for _ in range(1000):  # until the timed-out attempt schedules its retry
+                if st.next_retry_at is not None:
+                    break
+                await asyncio.sleep(0.005)
+            assert st.next_retry_at is not None and "timeout" in (st.last_error or "")
+            # the attempt waited 1 s for the timeout; the 1.5 s (+-20 %) backoff counts from the attempt's
+            # start, so the retry is due 0.2-0.8 s after the timeout, not 1.2-1.8 s
+            assert (st.next_retry_at - h.reconciler.clock()).total_seconds() < 1.0
+            await wait_until(lambda: synced(h, v2, "A-1"), 20, "synced after the retry")
 
     run(scenario(), timeout=40)
 
