@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 
 from . import model as m
+from .memo import PerDesiredState
 from .ocpp16_keys import lookup
 
 DEFAULT_HEARTBEAT_INTERVAL = 300
@@ -149,28 +149,18 @@ def derived_keys(operative: bool, offline: bool, restricted: bool,
     return out
 
 
-# Memo of results per desired state (the few most recent ones only, so old revisions can be freed).
-_MEMO: OrderedDict[int, tuple[m.DesiredState, dict[tuple[str, BootInfo | None, bool], EffectiveStation]]] = \
-    OrderedDict()
-_MEMO_STATES = 3
+_MEMO = PerDesiredState()  # effective settings per desired state, station and boot info
 
 
 def effective_station(desired: m.DesiredState, st: m.Station, boot: BootInfo | None = None,
                       assume_boot_profiles: bool = False) -> EffectiveStation:
     """Merge everything that applies to `st` (memoised per desired state, station and boot info)."""
-    slot = _MEMO.get(id(desired))
-    if slot is None or slot[0] is not desired:
-        slot = (desired, {})  # holding `desired` keeps its id from being reused while memoised
-        _MEMO[id(desired)] = slot
-        while len(_MEMO) > _MEMO_STATES:
-            _MEMO.popitem(last=False)
-    else:
-        _MEMO.move_to_end(id(desired))
+    table = _MEMO.table(desired)
     key = (st.name, boot, assume_boot_profiles)
-    eff = slot[1].get(key)
+    eff: EffectiveStation | None = table.get(key)
     if eff is None or eff.station is not st:
         eff = _effective_station(desired, st, boot, assume_boot_profiles)
-        slot[1][key] = eff
+        table[key] = eff
     return eff
 
 

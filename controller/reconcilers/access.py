@@ -48,6 +48,7 @@ from controller.config import model as m
 from controller.config.access import BLOCKED, ListEntry, local_list, may_use
 from controller.config.diagnostics import mask_id_tag
 from controller.config.effective import EffectiveStation
+from controller.config.memo import PerDesiredState
 
 from .actions import Action, Change, Kind, Note, Op, Part, Phase, canonical_json, info, warning
 from .observed import ObservedStation
@@ -56,26 +57,17 @@ MAX_PARENT_ID_TAG = 20
 SUBJECT = "local list"
 T = TypeVar("T")
 
-# Per desired state (the few most recent): results that depend only on it and on hashable arguments.
-_PER_STATE: OrderedDict[int, tuple[m.DesiredState, dict[tuple[object, ...], Any]]] = OrderedDict()
-_PER_STATE_MAX = 3
+_PER_STATE = PerDesiredState()  # results that depend only on a desired state and hashable arguments
 # By content address: hash, wire entries and diffs of lists (bounded; recomputed when evicted).
 _BY_CONTENT: OrderedDict[tuple[object, ...], Any] = OrderedDict()
 _BY_CONTENT_MAX = 256
 
 
 def _per_state(desired: m.DesiredState, key: tuple[object, ...], make: Callable[[], T]) -> T:
-    slot = _PER_STATE.get(id(desired))
-    if slot is None or slot[0] is not desired:
-        slot = (desired, {})  # holding `desired` keeps its id from being reused while cached
-        _PER_STATE[id(desired)] = slot
-        while len(_PER_STATE) > _PER_STATE_MAX:
-            _PER_STATE.popitem(last=False)
-    else:
-        _PER_STATE.move_to_end(id(desired))
-    if key not in slot[1]:
-        slot[1][key] = make()
-    value: T = slot[1][key]
+    table = _PER_STATE.table(desired)
+    if key not in table:
+        table[key] = make()
+    value: T = table[key]
     return value
 
 
