@@ -21,6 +21,7 @@ Every wait is bounded: child answers by a timeout, polls by a deadline.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import cProfile
@@ -37,11 +38,12 @@ import pstats
 import resource
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -424,6 +426,50 @@ def counting_store_calls(store: object) -> Iterator[Counter[str]]:
         for name in [*names, "batch"]:
             with contextlib.suppress(AttributeError):
                 delattr(store, name)
+
+
+# ------------------------------------------------------------------------------------------ child side
+# Runner processes (_fleet_runner.py, _scale_runner.py) read JSON-line commands on stdin and answer on stdout.
+
+MAX_COMMANDS = 10_000
+
+
+def emit(obj: Mapping[str, Any]) -> None:
+    """One JSON line to the parent."""
+    sys.stdout.write(json.dumps(obj, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+async def read_commands() -> AsyncIterator[dict[str, Any]]:
+    """Commands from stdin until end of input (at most MAX_COMMANDS; the caller bounds the time)."""
+    loop = asyncio.get_running_loop()
+    for _ in range(MAX_COMMANDS):
+        line = await loop.run_in_executor(None, sys.stdin.readline)
+        if not line:
+            return
+        if line.strip():
+            yield json.loads(line)
+
+
+def scale_parser(doc: str | None, *, quick: str, profile: str) -> argparse.ArgumentParser:
+    """The options every scale benchmark has: --stations (10,000), --quick, --processes, --profile(-top)."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--stations", type=int, default=10_000, help="declared stations = simulated chargers (N)")
+    ap.add_argument("--quick", action="store_true", help=quick)
+    ap.add_argument("--processes", type=int, default=0, help="charger processes (default: 2-4, ~2,500 each)")
+    ap.add_argument("--profile", action="store_true", help=profile)
+    ap.add_argument("--profile-top", type=int, default=15)
+    return ap
+
+
+def run_in_tmp(name: str, run: Callable[[Path], Awaitable[int]]) -> int:
+    """Run a benchmark's `run(tmp)` in a fresh temporary directory; a BenchError is printed, exit status 1."""
+    try:
+        with tempfile.TemporaryDirectory(prefix=f"chargeops-bench-{name}-") as tmp_name:
+            return asyncio.run(run(Path(tmp_name)))
+    except BenchError as exc:
+        print(f"\nERROR: {exc}", file=sys.stderr)
+        return 1
 
 
 class GcWatch:

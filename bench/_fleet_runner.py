@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from _common import raise_nofile
+from _common import emit, raise_nofile, read_commands
 from websockets.asyncio.client import ClientConnection, connect
 
 from controller.hw.connection import Handler
@@ -54,11 +54,6 @@ from controller.hw.sim.charger import SimulatedCharger
 from controller.hw.sim.fleet import Fleet
 
 MEASURED = ("ChangeConfiguration", "GetConfiguration")
-
-
-def emit(obj: Mapping[str, Any]) -> None:
-    sys.stdout.write(json.dumps(obj, separators=(",", ":")) + "\n")
-    sys.stdout.flush()
 
 
 @dataclass(slots=True)
@@ -128,20 +123,6 @@ class LatentCharger(SimulatedCharger):
     async def _open(self) -> ClientConnection:
         ws = await super()._open()
         return cast(ClientConnection, _LossyLink(ws, self))
-
-
-MAX_COMMANDS = 10_000
-
-
-async def read_commands() -> AsyncIterator[dict[str, Any]]:
-    """Commands from stdin until end of input (at most MAX_COMMANDS; the caller bounds the time)."""
-    loop = asyncio.get_running_loop()
-    for _ in range(MAX_COMMANDS):
-        line = await loop.run_in_executor(None, sys.stdin.readline)
-        if not line:
-            return
-        if line.strip():
-            yield json.loads(line)
 
 
 async def run_fleet(url: str, identities: list[str], seed: int, connect_timeout: float, max_seconds: float) -> None:

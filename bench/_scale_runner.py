@@ -59,11 +59,11 @@ import sys
 import time
 import zlib
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from _common import raise_nofile, station_key, status_kib
+from _common import emit, raise_nofile, read_commands, station_key, status_kib
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.typing import Subprotocol
@@ -77,7 +77,6 @@ from controller.hw.sim.connectors import Connector, ReceivedCall
 from controller.hw.sim.model import ChargerModel
 from controller.hw.sim.sessions import Sessions
 
-MAX_COMMANDS = 10_000
 TIMED = ("Authorize", "StartTransaction", "StopTransaction", "MeterValues", "BootNotification")
 MODELS = {
     "basic": ChargerModel(),
@@ -85,22 +84,6 @@ MODELS = {
     "biglist": ChargerModel(model="SimCharger XL", local_list_max_length=10_000, send_local_list_max_length=250),
 }
 log = logging.getLogger("bench.runner")
-
-
-def emit(obj: Mapping[str, Any]) -> None:
-    sys.stdout.write(json.dumps(obj, separators=(",", ":")) + "\n")
-    sys.stdout.flush()
-
-
-async def read_commands() -> AsyncIterator[dict[str, Any]]:
-    """Commands from stdin until end of input (at most MAX_COMMANDS; the caller bounds the time)."""
-    loop = asyncio.get_running_loop()
-    for _ in range(MAX_COMMANDS):
-        line = await loop.run_in_executor(None, sys.stdin.readline)
-        if not line:
-            return
-        if line.strip():
-            yield json.loads(line)
 
 
 # ------------------------------------------------------------------------------------------ chargers

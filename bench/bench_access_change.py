@@ -44,7 +44,6 @@ import contextlib
 import logging
 import sqlite3
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,9 +69,11 @@ from _common import (
     print_profile,
     profiling,
     raise_nofile,
+    run_in_tmp,
     run_storm,
     runner_count,
     say,
+    scale_parser,
     status_kib,
     synced_on,
     write_atomic,
@@ -93,24 +94,14 @@ BASELINE_CALL = ("SendLocalList", {
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--stations", type=int, default=10_000, help="declared stations = simulated chargers (N)")
-    ap.add_argument("--quick", action="store_true", help="1,000 stations")
-    ap.add_argument("--processes", type=int, default=0, help="charger processes (default: 2-4, ~2,500 each)")
+    ap = scale_parser(__doc__, quick="1,000 stations", profile="profile one more change")
     ap.add_argument("--timeout", type=float, default=0.0, help="per phase, seconds (default 120 + 0.1 s x N)")
-    ap.add_argument("--profile", action="store_true", help="profile one more change")
-    ap.add_argument("--profile-top", type=int, default=15)
     args = ap.parse_args(argv)
     if args.quick:
         args.stations = 1_000
     args.processes = args.processes or runner_count(args.stations)
     args.timeout = args.timeout or 120.0 + 0.1 * args.stations
-    try:
-        with tempfile.TemporaryDirectory(prefix="chargeops-bench-access-") as tmp_name:
-            return asyncio.run(run(args, Path(tmp_name)))
-    except BenchError as exc:
-        print(f"\nERROR: {exc}", file=sys.stderr)
-        return 1
+    return run_in_tmp("access", lambda tmp: run(args, tmp))
 
 
 @dataclass

@@ -54,7 +54,6 @@ import os
 import platform
 import random
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -75,6 +74,7 @@ from _common import (  # also puts the repository root on sys.path
     pass_fail,
     print_profile,
     reset_peak_rss,
+    run_in_tmp,
     say,
     spread,
     status_kib,
@@ -280,12 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.quick:
         args.stations = 100
-    try:
-        with tempfile.TemporaryDirectory(prefix="chargeops-bench-fleet-") as tmp_name:
-            return asyncio.run(run(args, Path(tmp_name)))
-    except BenchError as exc:
-        print(f"\nERROR: {exc}", file=sys.stderr)
-        return 1
+    return run_in_tmp("fleet", lambda tmp: run(args, tmp))
 
 
 async def run(args: argparse.Namespace, tmp: Path) -> int:

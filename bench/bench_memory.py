@@ -40,10 +40,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
 import logging
 import sys
-import tempfile
 import time
 import tracemalloc
 from dataclasses import dataclass
@@ -62,12 +60,14 @@ from _common import (
     Table,
     card_tag,
     child_env,
+    emit,
     export_keys,
     fmt_s,
     identities,
     machine_lines,
     pass_fail,
     raise_nofile,
+    run_in_tmp,
     run_storm,
     runner_count,
     say,
@@ -80,11 +80,6 @@ TARGET_KIB = {False: 64, True: 120}
 TARGET_TOTAL = 1.5 * GIB
 TOTAL_AT = 10_000
 SETTLE_S = 3.0
-
-
-def emit(obj: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(obj) + "\n")
-    sys.stdout.flush()
 
 
 def log(text: str) -> None:
@@ -141,16 +136,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tmp", default="", help=argparse.SUPPRESS)
     ap.add_argument("--tracemalloc", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    try:
-        if args.one:
+    if args.one:
+        try:
             return asyncio.run(one(args))
-        if args.quick:
-            args.stations = [1_000]
-        with tempfile.TemporaryDirectory(prefix="chargeops-bench-memory-") as tmp_name:
-            return asyncio.run(run(args, Path(tmp_name)))
-    except BenchError as exc:
-        print(f"\nERROR: {exc}", file=sys.stderr)
-        return 1
+        except BenchError as exc:
+            print(f"\nERROR: {exc}", file=sys.stderr)
+            return 1
+    if args.quick:
+        args.stations = [1_000]
+    return run_in_tmp("memory", lambda tmp: run(args, tmp))
 
 
 async def run(args: argparse.Namespace, tmp: Path) -> int:

@@ -46,11 +46,9 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import asyncio
 import functools
 import logging
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -75,9 +73,11 @@ from _common import (
     print_profile,
     profiling,
     raise_nofile,
+    run_in_tmp,
     run_storm,
     runner_count,
     say,
+    scale_parser,
     status_kib,
     write_scale_repo,
 )
@@ -89,13 +89,8 @@ GROUP_CARDS = 20
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--stations", type=int, default=10_000, help="declared stations = simulated chargers (N)")
-    ap.add_argument("--quick", action="store_true", help="1,000 chargers")
-    ap.add_argument("--processes", type=int, default=0, help="charger processes (default: 2-4, ~2,500 each)")
+    ap = scale_parser(__doc__, quick="1,000 chargers", profile="profile one more network-blip storm")
     ap.add_argument("--timeout", type=float, default=0.0, help="per storm, seconds (default 60 + 0.05 s x N)")
-    ap.add_argument("--profile", action="store_true", help="profile one more network-blip storm")
-    ap.add_argument("--profile-top", type=int, default=15)
     ap.add_argument("--profile-seconds", type=float, default=60.0, help="profile this much of the storm")
     ap.add_argument("--backlog", type=int, default=0,
                     help="what-if: listen backlog of both servers (0: as shipped, the asyncio default of 100)")
@@ -104,12 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         args.stations = 1_000
     args.processes = args.processes or runner_count(args.stations)
     args.timeout = args.timeout or 60.0 + 0.05 * args.stations
-    try:
-        with tempfile.TemporaryDirectory(prefix="chargeops-bench-storm-") as tmp_name:
-            return asyncio.run(run(args, Path(tmp_name)))
-    except BenchError as exc:
-        print(f"\nERROR: {exc}", file=sys.stderr)
-        return 1
+    return run_in_tmp("storm", lambda tmp: run(args, tmp))
 
 
 async def baseline(args: argparse.Namespace, tmp: Path, names: list[str]) -> list[StormResult]:

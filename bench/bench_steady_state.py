@@ -48,7 +48,6 @@ import math
 import sqlite3
 import statistics
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -77,9 +76,11 @@ from _common import (
     print_profile,
     profiling,
     raise_nofile,
+    run_in_tmp,
     run_storm,
     runner_count,
     say,
+    scale_parser,
     split,
     status_kib,
     write_scale_repo,
@@ -97,25 +98,15 @@ P99_STOP_MS = 500.0
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--stations", type=int, default=10_000, help="declared stations = simulated chargers (N)")
+    ap = scale_parser(__doc__, quick="1,000 chargers, 30 s", profile="profile one more window")
     ap.add_argument("--seconds", type=float, default=120.0, help="the measured window, wall seconds")
-    ap.add_argument("--quick", action="store_true", help="1,000 chargers, 30 s")
     ap.add_argument("--time-factor", type=float, default=1.0, help="compress fleet time by this factor")
-    ap.add_argument("--processes", type=int, default=0, help="charger processes (default: 2-4, ~2,500 each)")
-    ap.add_argument("--profile", action="store_true", help="profile one more window")
     ap.add_argument("--profile-seconds", type=float, default=30.0)
-    ap.add_argument("--profile-top", type=int, default=15)
     args = ap.parse_args(argv)
     if args.quick:
         args.stations, args.seconds = 1_000, 30.0
     args.processes = args.processes or runner_count(args.stations)
-    try:
-        with tempfile.TemporaryDirectory(prefix="chargeops-bench-steady-") as tmp_name:
-            return asyncio.run(run(args, Path(tmp_name)))
-    except BenchError as exc:
-        print(f"\nERROR: {exc}", file=sys.stderr)
-        return 1
+    return run_in_tmp("steady", lambda tmp: run(args, tmp))
 
 
 @dataclass
