@@ -104,7 +104,8 @@ class Publisher:
         self.pushed: collections.deque[client.PushResult] = collections.deque(maxlen=200)
         self._lock = asyncio.Lock()
         self._previous: dict[str, Obj] | None = None
-        self._built: tuple[tuple[object, ...], Publication] | None = None  # (inputs, publication built)
+        # (desired state, live versions, publication built from them): rebuilt only when one of them moved
+        self._built: tuple[DesiredState, tuple[int, int], Publication] | None = None
         self._credentials: CredentialsState | None = None
         self._offered: list[str] = []
         self._outbox: list[tuple[client.Target, list[PushRequest]]] = []
@@ -147,11 +148,11 @@ class Publisher:
             if desired is None:
                 return Publication(locations=dict(previous))
             central = self.ctl.central
-            inputs = (id(desired), store.live_version, central.online_version if central is not None else 0)
-            if self._built is not None and self._built[0] == inputs:
-                return self._built[1]  # nothing it is built from changed: no store read, no rebuild
+            versions = (store.live_version, central.online_version if central is not None else 0)
+            if self._built is not None and self._built[0] is desired and self._built[1] == versions:
+                return self._built[2]  # nothing it is built from changed: no store read, no rebuild
             built = build_locations(desired, await self.live(), previous, config_time=self._config_time(desired))
-            self._built = (inputs, built)
+            self._built = (desired, versions, built)
             current = dict(built.locations)
             if current != previous:
                 await store.put_state(PUBLICATION_KEY, {"revision": desired.revision, "locations": current})
