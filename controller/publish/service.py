@@ -107,6 +107,7 @@ class Publisher:
         # (desired state, live versions, publication built from them): rebuilt only when one of them moved
         self._built: tuple[DesiredState, tuple[int, int], Publication] | None = None
         self._credentials: CredentialsState | None = None
+        self._credentials_loading = asyncio.Lock()
         self._offered: list[str] = []
         self._outbox: list[tuple[client.Target, list[PushRequest]]] = []
         self._wake = asyncio.Event()
@@ -197,20 +198,30 @@ class Publisher:
 
     async def credentials(self) -> CredentialsState:
         """The registration state; the settings' token A is offered once (a used one never comes back)."""
-        if self._credentials is None:
-            store = self.ctl.store
-            assert store is not None
-            saved = (await store.get_state(CREDENTIALS_KEY)).get(CREDENTIALS_KEY)
-            state = CredentialsState()
-            if isinstance(saved, Mapping):
-                state = CredentialsState.from_dict(saved.get("state", {}))
-                self._offered = [str(x) for x in saved.get("offered", ())]
-            self._credentials = state
-            token_a = self.settings.token_a
-            if token_a and _fingerprint(token_a) not in self._offered:
-                self._offered.append(_fingerprint(token_a))
-                await self.save_credentials(state.offer(token_a))
+        async with self._credentials_loading:  # one load: two first callers must not both offer token A
+            if self._credentials is None:
+                await self._load_credentials()
+        assert self._credentials is not None
         return self._credentials
+
+    async def _load_credentials(self) -> None:
+        store = self.ctl.store
+        assert store is not None
+        saved = (await store.get_state(CREDENTIALS_KEY)).get(CREDENTIALS_KEY)
+        state = CredentialsState()
+        if isinstance(saved, Mapping):
+            state = CredentialsState.from_dict(saved.get("state", {}))
+            self._offered = [str(x) for x in saved.get("offered", ())]
+        token_a = self.settings.token_a
+        if token_a and _fingerprint(token_a) not in self._offered:
+            self._offered.append(_fingerprint(token_a))
+            try:
+                await self.save_credentials(state.offer(token_a))
+            except BaseException:
+                self._offered.remove(_fingerprint(token_a))  # not offered after all: the next load tries again
+                raise
+        else:
+            self._credentials = state
 
     async def save_credentials(self, state: CredentialsState) -> None:
         store = self.ctl.store

@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from controller.publish import ocpi_credentials as cred
+from controller.publish.service import Publisher, PublishSettings
 from controller.runtime.http import HttpServer, Request, Response, Route, json_response
 from tests.integration.example_fleet import Answer, call, copy_example, running
 from tests.integration.harness import run, wait_until
@@ -396,5 +398,24 @@ def test_an_idle_fleet_is_not_read_again_until_its_live_status_changes(tmp_path:
 
                 await wait_until(faulted, 10, "the fault on the map")
             assert reads and not any(reads)  # the map never reads the configuration keys
+
+    run(scenario(), timeout=40)
+
+
+def test_two_first_readers_of_the_credentials_both_see_token_a_offered(tmp_path: Path,
+                                                                       env: pytest.MonkeyPatch) -> None:
+    """The background publication and the first request both load the registration state at start: token A
+    is offered exactly once and both see it (a race once answered the first registration 401)."""
+    async def scenario() -> None:
+        async with running(copy_example("town-curbside", tmp_path), tmp_path / "c.db", env) as fx:
+            pub = Publisher(fx.ctl, PublishSettings(token_a="another-token-a"))
+            first, second = await asyncio.gather(pub.credentials(), pub.credentials())
+            header = "Token " + base64.b64encode(b"another-token-a").decode()
+            assert cred.authenticate(header, first) is not None
+            assert cred.authenticate(header, second) is not None
+            store = fx.ctl.store
+            assert store is not None
+            saved = (await store.get_state("ocpi/credentials"))["ocpi/credentials"]
+            assert isinstance(saved, dict) and saved["state"]["pending"].count("another-token-a") == 1
 
     run(scenario(), timeout=40)
