@@ -146,6 +146,7 @@ class Change:
     threads: dict[str, float] = field(default_factory=dict)  # CPU seconds per thread of this process
     gc: dict[int, list[float]] = field(default_factory=dict)  # generation -> [collections, seconds]
     timeline: list[tuple[float, float]] = field(default_factory=list)  # (share Synced, seconds after write)
+    store_writes: tuple[int, int] = (0, 0)  # (write jobs, commits) of the store's group-commit writer
 
     @property
     def messages(self) -> list[int]:
@@ -183,6 +184,7 @@ async def run_change(
     loop = asyncio.get_running_loop()
     old = ctl.desired.revision
     threads0 = thread_cpu()
+    writer0 = ctl.store.engine.stats() if ctl.store is not None else None
     gc_watch = GcWatch()
     cpu0, t0 = time.process_time(), time.perf_counter()
     write_atomic(repo / "profiles.yaml", profile_text(change.heartbeat))
@@ -211,6 +213,9 @@ async def run_change(
     threads1 = thread_cpu()
     change.threads = {k: v - threads0.get(k, 0.0) for k, v in threads1.items() if v - threads0.get(k, 0.0) > 0}
     change.gc = gc_watch.stop()
+    if writer0 is not None and ctl.store is not None:
+        writer1 = ctl.store.engine.stats()
+        change.store_writes = (writer1.writes - writer0.writes, writer1.commits - writer0.commits)
     change.converged = not left
     change.online = len(online)
     change.synced = len(online) - len(left)
@@ -250,6 +255,8 @@ def print_change(change: Change) -> None:
     print(f"      CPU seconds by thread (/proc, in 1/{os.sysconf('SC_CLK_TCK')} s ticks): {threads or '-'}")
     collected = ", ".join(f"gen{g} {n:.0f} x = {sec * 1e3:.0f} ms" for g, (n, sec) in sorted(change.gc.items()))
     print(f"      garbage collection in this process: {collected or 'none'}")
+    jobs, commits = change.store_writes
+    print(f"      store writer: {jobs} write jobs in {commits} commits")
 
 
 # ------------------------------------------------------------------------------------------ main

@@ -106,6 +106,7 @@ class Publisher:
         self._previous: dict[str, Obj] | None = None
         # (desired state, live versions, publication built from them): rebuilt only when one of them moved
         self._built: tuple[DesiredState, tuple[int, int], Publication] | None = None
+        self._live: tuple[tuple[int, int], dict[str, LiveStation]] | None = None
         self._credentials: CredentialsState | None = None
         self._credentials_loading = asyncio.Lock()
         self._offered: list[str] = []
@@ -119,14 +120,25 @@ class Publisher:
         rec = self.ctl.reconciler
         return rec.desired() if rec is not None else self.ctl.desired.desired  # held removals stay published
 
-    async def live(self) -> dict[str, LiveStation]:
+    def _live_versions(self) -> tuple[int, int]:
         store, central = self.ctl.store, self.ctl.central
         assert store is not None
+        return store.live_version, central.online_version if central is not None else 0
+
+    async def live(self) -> dict[str, LiveStation]:
+        """Live status of every station; read from the store again only when live state moved since the
+        last read (a new revision alone does not move it: a fleet-wide change re-reads nothing)."""
+        store, central = self.ctl.store, self.ctl.central
+        assert store is not None
+        versions = self._live_versions()  # before the read: a write during it makes the next call read again
+        if self._live is not None and self._live[0] == versions:
+            return self._live[1]
         connected = {i.upper() for i in central.online()} if central is not None else set()
         out = {}
         for record in await store.list_stations(configuration=False):
             online = record.online and record.identity.upper() in connected
             out[record.identity] = LiveStation.from_record(dataclasses.replace(record, online=online))
+        self._live = (versions, out)
         return out
 
     def _config_time(self, desired: DesiredState) -> dt.datetime:
@@ -148,8 +160,7 @@ class Publisher:
             desired = self.desired()
             if desired is None:
                 return Publication(locations=dict(previous))
-            central = self.ctl.central
-            versions = (store.live_version, central.online_version if central is not None else 0)
+            versions = self._live_versions()
             if self._built is not None and self._built[0] is desired and self._built[1] == versions:
                 return self._built[2]  # nothing it is built from changed: no store read, no rebuild
             built = build_locations(desired, await self.live(), previous, config_time=self._config_time(desired))

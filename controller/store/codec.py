@@ -11,13 +11,17 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 _FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_WIDTH = len("2024-05-01T12:00:00.000000Z")
 
 
 def to_db_time(value: datetime) -> str:
     """Aware datetime -> fixed-width UTC text. A naive datetime is a bug: ``ValueError``."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"the store needs timezone-aware datetimes, got naive {value!r}")
-    return value.astimezone(UTC).strftime(_FORMAT)
+    utc = value.astimezone(UTC)
+    if utc.year < 1000:  # isoformat would not be fixed-width; never our own clock
+        return utc.strftime(_FORMAT)
+    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def opt_to_db_time(value: datetime | None) -> str | None:
@@ -25,6 +29,10 @@ def opt_to_db_time(value: datetime | None) -> str | None:
 
 
 def from_db_time(text: str) -> datetime:
+    """Our fixed-width UTC text -> aware datetime (fromisoformat: ~50x faster than strptime, and every
+    station row read carries several times); anything else is parsed strictly by the format."""
+    if len(text) == _WIDTH and text[-1] == "Z" and text[10] == "T":
+        return datetime.fromisoformat(text)
     return datetime.strptime(text, _FORMAT).replace(tzinfo=UTC)
 
 

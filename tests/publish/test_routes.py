@@ -364,10 +364,11 @@ def test_a_partner_that_does_not_answer_never_holds_up_the_controller(tmp_path: 
 
 def test_an_idle_fleet_is_not_read_again_until_its_live_status_changes(tmp_path: Path,
                                                                          env: pytest.MonkeyPatch) -> None:
-    """The background rebuild (every 0.1 s here) reads every station from the store only when something it is
-    built from moved: a connection, a status notification, a new revision."""
+    """The background rebuild (every 0.1 s here) reads every station from the store only when the live status
+    moved (a connection, a status notification); a new revision is built from the live status already read."""
     async def scenario() -> None:
-        async with running(copy_example("town-curbside", tmp_path), tmp_path / "c.db", env) as fx:
+        repo = copy_example("town-curbside", tmp_path)
+        async with running(repo, tmp_path / "c.db", env) as fx:
             store = fx.ctl.store
             assert store is not None
             reads: list[bool] = []
@@ -397,6 +398,19 @@ def test_an_idle_fleet_is_not_read_again_until_its_live_status_changes(tmp_path:
                                for f in b["features"])
 
                 await wait_until(faulted, 10, "the fault on the map")
+                await asyncio.sleep(0.3)  # the rebuilds that follow the fault have run
+                before = len(reads)
+                old_revision = fx.ctl.desired.revision
+                hide(repo, "DLF-AC-0002")  # a new revision: the map changes, live status does not
+
+                async def hidden() -> bool:
+                    a = await asyncio.to_thread(call, "GET", f"{fx.api}/map/stations.geojson")
+                    b = json.loads(a.body) if isinstance(a.body, str) else a.body
+                    return fx.ctl.desired.revision != old_revision and "DLF-AC-0002" not in {
+                        f["id"] for f in b["features"]}
+
+                await wait_until(hidden, 10, "the hidden station off the map")
+                assert len(reads) == before  # built from the live status already read
             assert reads and not any(reads)  # the map never reads the configuration keys
 
     run(scenario(), timeout=40)

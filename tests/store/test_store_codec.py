@@ -1,0 +1,34 @@
+"""The store's time codec: fixed-width UTC text that sorts as time sorts, read back exactly."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from controller.store.codec import from_db_time, to_db_time
+
+
+def test_a_time_is_stored_as_fixed_width_utc_text_and_read_back_equal() -> None:
+    local = datetime(2024, 5, 1, 12, 0, 0, 7, tzinfo=timezone(timedelta(hours=2)))
+    text = to_db_time(local)
+    assert text == "2024-05-01T10:00:00.000007Z"
+    back = from_db_time(text)
+    assert back == local and back.utcoffset() == timedelta(0)
+
+
+def test_text_order_is_time_order() -> None:
+    times = [datetime(2024, 1, 1, tzinfo=UTC) + timedelta(seconds=s) for s in (0.5, 3, 59.999999, 86_400 * 400)]
+    texts = [to_db_time(t) for t in times]
+    assert sorted(texts) == texts and len({len(t) for t in texts}) == 1
+
+
+@pytest.mark.parametrize("bad", ["2024-05-01 10:00:00.000000Z", "2024-05-01T10:00:00.00000xZ", "yesterday"])
+def test_text_that_is_not_ours_is_refused(bad: str) -> None:
+    with pytest.raises(ValueError):
+        from_db_time(bad)
+
+
+def test_a_naive_time_is_a_bug() -> None:
+    with pytest.raises(ValueError, match="naive"):
+        to_db_time(datetime(2024, 5, 1, 12))
