@@ -27,7 +27,8 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 
@@ -105,6 +106,25 @@ FEATURE_PROFILES: tuple[str, ...] = (
 )
 CHARGING_RATE_UNITS: tuple[str, ...] = ("Current", "Power")
 PHASE_ROTATIONS: tuple[str, ...] = ("NotApplicable", "Unknown", "RST", "RTS", "SRT", "STR", "TRS", "TSR")
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigKey:
+    """One key as a charger reports it in GetConfiguration: what the store keeps and the planners observe
+    (one type for both, so observing a stored record builds no second object per key)."""
+
+    key: str  # as the charger spells it; lookups are case-insensitive
+    value: str | None  # None: the charger reported the key without a value
+    readonly: bool = False
+    upper: str = field(init=False, compare=False, repr=False)  # the name upper-cased, once
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "upper", self.key.upper())
+
+
+def configuration_index(keys: Iterable[ConfigKey]) -> dict[str, ConfigKey]:
+    """Keys by upper-cased name (a later key of the same name wins)."""
+    return {k.upper: k for k in keys}
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from controller.config.effective import BootInfo
-from controller.config.ocpp16_keys import READ_ONLY_KEYS
+from controller.config.ocpp16_keys import READ_ONLY_KEYS, ConfigKey
 
 LOCAL_AUTH = "LocalAuthListManagement"
 _TRUE = "true"
@@ -43,11 +43,7 @@ def secret_digest(value: str) -> str:
     return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class ObservedKey:
-    key: str  # as the charger spells it
-    value: str | None  # None: the charger reported the key without a value
-    readonly: bool = False
+ObservedKey = ConfigKey  # a key as the charger reports it (the store's records hold the same objects)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -260,7 +256,7 @@ def observed_station(
         read_at = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
     return ObservedStation(
         identity=identity,
-        configuration={k.key.upper(): k for k in keys},
+        configuration={k.upper: k for k in keys},
         unknown_keys=frozenset(k.upper() for k in unknown),
         read_at=read_at,
         connectors=dict(connectors or {}),

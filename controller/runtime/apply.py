@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from controller.config.access import ListEntry
-from controller.config.ocpp16_keys import lookup, values_equal
+from controller.config.ocpp16_keys import configuration_index, lookup, values_equal
 from controller.hw.auth import key_bytes
 from controller.hw.errors import ChargerRejected, ChargerUnavailable
 from controller.hw.port import ChargerPort
@@ -62,9 +62,14 @@ class ApplyResult:
 
 def merge_read_back(rec: StationRecord, keys: Sequence[ConfigKey], at: dt.datetime) -> StationRecord:
     """`rec` as the store holds it after `record_configuration(keys, at)` (an upsert by key name)."""
-    by_key = {k.key.upper(): k for k in rec.configuration}
-    for k in keys:
-        by_key[k.key.upper()] = k
+    conf = rec.configuration  # sorted by upper-cased name, as the store returns it
+    position = {k.upper: i for i, k in enumerate(conf)}
+    if all(k.upper in position for k in keys):  # the usual read-back: keys the charger already reported
+        merged = list(conf)
+        for k in keys:
+            merged[position[k.upper]] = k
+        return dataclasses.replace(rec, configuration=tuple(merged), configuration_read_at=at)
+    by_key = configuration_index((*conf, *keys))
     return dataclasses.replace(rec, configuration=tuple(by_key[u] for u in sorted(by_key)),
                                configuration_read_at=at)
 

@@ -20,9 +20,10 @@ from typing import Any
 from ocpp.v16.enums import MessageTrigger
 
 from controller.config.access import ListEntry
+from controller.config.ocpp16_keys import configuration_index
 from controller.hw.errors import ChargerError
 from controller.hw.port import ChargerPort
-from controller.reconcilers import ObservedKey, ObservedStation, PendingReboot, Refusal
+from controller.reconcilers import ObservedStation, PendingReboot, Refusal
 from controller.reconcilers.access import snapshot_hash
 from controller.store.api import Store
 from controller.store.records import ConfigKey, LocalListEntry, StationRecord, TransactionStatus
@@ -130,7 +131,7 @@ async def observed_from_store(store: Store, identity: str, rec: StationRecord | 
         vendor=(boot.vendor or "") if boot else "",
         model=(boot.model or "") if boot else "",
         firmware=(boot.firmware_version or "") if boot else "",
-        configuration={k.key.upper(): ObservedKey(k.key, k.value, k.readonly) for k in rec.configuration},
+        configuration=configuration_index(rec.configuration),
         read_at=rec.configuration_read_at,
         local_list_version=rec.local_list_version,
         local_list_hash=list_hash,
@@ -162,8 +163,8 @@ async def read_charger(port: ChargerPort, store: Store, identity: str, rec: Stat
             await port.trigger_message(MessageTrigger.status_notification)
     report = await port.get_configuration()
     keys = [ConfigKey(e.key, e.value, e.readonly) for e in report.entries]
-    seen = {(k.key.upper(), k.value, k.readonly) for k in rec.configuration} if rec is not None else None
-    if seen is not None and seen == {(k.key.upper(), k.value, k.readonly) for k in keys}:
+    seen = {(k.upper, k.value, k.readonly) for k in rec.configuration} if rec is not None else None
+    if seen is not None and seen == {(k.upper, k.value, k.readonly) for k in keys}:
         await store.record_configuration(identity, [], now)  # unchanged (the usual reconnect): only the time
     else:
         await store.record_configuration(identity, keys, now, complete=True)

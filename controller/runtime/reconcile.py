@@ -398,8 +398,8 @@ class FleetReconciler:
             st.health = Health.PROGRESSING
             st.notes.append("suspended: observed only, nothing is written")
             return
-        fingerprint = self._fingerprint(desired.revision, plan)
-        if self._stall.get(key) == fingerprint:
+        planned = plan  # what a refusal stalls on (before the wave filter); hashed only when needed
+        if key in self._stall and self._stall[key] == self._fingerprint(desired.revision, planned):
             st.health, st.stalled = Health.DEGRADED, True
             return  # refused before for exactly this: wait until the desired state or the charger changes
         actions = plan.actions
@@ -438,7 +438,7 @@ class FleetReconciler:
         if result.refused or result.error:
             st.last_error = "; ".join(result.refused) or result.error
             st.health, st.stalled = Health.DEGRADED, True
-            self._stall[key] = fingerprint
+            self._stall[key] = self._fingerprint(desired.revision, planned)
             if self.rollout is not None and wave_ok:
                 self.rollout.report(identity, converged=False, failed=True, had_changes=True)
                 self._persist_rollout()
@@ -588,7 +588,7 @@ class FleetReconciler:
         step = 2 if target >= 2 and self.tls else min(target, 1)
         if step == 0 or (rec.security_profile or 0) >= step:
             return False
-        entry = next((k for k in rec.configuration if k.key.upper() == "SECURITYPROFILE"), None)
+        entry = next((k for k in rec.configuration if k.upper == "SECURITYPROFILE"), None)
         if entry is None or entry.readonly:
             return False
         current = (entry.value or "").strip()

@@ -21,6 +21,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import NamedTuple
 
+from controller.config.ocpp16_keys import ConfigKey
 from controller.store.credentials import key_accepted
 
 
@@ -157,13 +158,6 @@ class BootInfo:
 
 
 @dataclass(frozen=True, slots=True)
-class ConfigKey:
-    key: str  # as the charger spells it; lookups are case-insensitive
-    value: str | None
-    readonly: bool
-
-
-@dataclass(frozen=True, slots=True)
 class ConnectorStatus:
     connector_id: int
     status: str
@@ -217,7 +211,7 @@ class StationRecord:
     def config_value(self, key: str) -> ConfigKey | None:
         """The configuration key read back, looked up case-insensitively."""
         wanted = key.upper()
-        return next((item for item in self.configuration if item.key.upper() == wanted), None)
+        return next((item for item in self.configuration if item.upper == wanted), None)
 
 
 @dataclass(frozen=True, slots=True)

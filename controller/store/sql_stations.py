@@ -86,7 +86,7 @@ def record_configuration(
         "INSERT INTO station_config (owner, station, key_upper, key, value, readonly, read_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (owner, station, key_upper) DO UPDATE SET"
         " key = excluded.key, value = excluded.value, readonly = excluded.readonly, read_at = excluded.read_at",
-        [(owner, station, k.key.upper(), k.key, k.value, int(k.readonly), at) for k in keys],
+        [(owner, station, k.upper, k.key, k.value, int(k.readonly), at) for k in keys],
     )
     conn.execute("UPDATE stations SET config_read_at = ? WHERE owner = ? AND identity = ?", (at, owner, station))
 

@@ -6,13 +6,21 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from controller.runtime.apply import merge_read_back
 from controller.store.records import BootInfo, ConfigKey
 from tests.store.helpers import T0, async_test, open_store
 
 
+@pytest.mark.parametrize("read_back", [
+    # a key the charger already reported (the usual read-back) and one it never reported before
+    [ConfigKey("heartbeatinterval", "900", False), ConfigKey("MeterValueSampleInterval", "60", False)],
+    [ConfigKey("CONNECTIONTIMEOUT", "90", False), ConfigKey("heartbeatInterval", "900", False)],
+], ids=["new-key", "known-keys"])
 @async_test
-async def test_merged_record_equals_the_store_after_the_same_read_back(tmp_path: Path) -> None:
+async def test_merged_record_equals_the_store_after_the_same_read_back(tmp_path: Path,
+                                                                       read_back: list[ConfigKey]) -> None:
     store = await open_store(tmp_path)
     await store.record_boot("CP1", BootInfo("ACME", "Wallbox 2", "SN1", "1.2.3"), "Accepted", T0)
     await store.record_configuration("CP1", [ConfigKey("HeartbeatInterval", "300", False),
@@ -21,12 +29,11 @@ async def test_merged_record_equals_the_store_after_the_same_read_back(tmp_path:
     before = await store.get_station("CP1")
     assert before is not None
     later = T0 + timedelta(seconds=42, microseconds=123456)
-    read_back = [ConfigKey("heartbeatinterval", "900", False), ConfigKey("MeterValueSampleInterval", "60", False)]
     await store.record_configuration("CP1", read_back, later)
     after = await store.get_station("CP1")
     assert after is not None
     merged = merge_read_back(before, read_back, later)
     assert merged == after
-    assert merged.config_value("HeartbeatInterval") == ConfigKey("heartbeatinterval", "900", False)
+    assert merged.config_value("HeartbeatInterval") == next(k for k in read_back if k.upper == "HEARTBEATINTERVAL")
     assert merged != before  # the merge changed something the test can see
     await store.close()
