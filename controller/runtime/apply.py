@@ -17,6 +17,7 @@ Boundary: `Plan` + port -> charger calls, store writes, `ApplyResult`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
@@ -30,6 +31,7 @@ from controller.hw.errors import ChargerRejected, ChargerUnavailable
 from controller.hw.port import ChargerPort
 from controller.reconcilers import Action, Kind, Plan, secret_digest
 from controller.runtime.observe import Bookkeeping, refusal_json, to_store_entry
+from controller.runtime.slots import Slot
 from controller.store.api import Store
 from controller.store.records import AuditEntry, ConfigKey, ReservationStatus, StationRecord
 
@@ -76,8 +78,9 @@ def merge_read_back(rec: StationRecord, keys: Sequence[ConfigKey], at: dt.dateti
 
 class Applier:
     def __init__(self, store: Store, clock: Any, *, revision: str, call_timeout: float = 30.0,
-                 on_result: Callable[[str, str, bool], None] | None = None):
+                 on_result: Callable[[str, str, bool], None] | None = None, slot: Slot | None = None):
         self.store = store
+        self.slot = slot  # the apply's slot: given back while a call goes unanswered too long
         self.clock = clock
         self.revision = revision
         self.call_timeout = call_timeout
@@ -135,7 +138,8 @@ class Applier:
         now = self.clock()
         p = dict(a.payload)
         if a.kind is Kind.GET_CONFIGURATION:
-            report = await port.get_configuration(list(p.get("key") or []), timeout=self.call_timeout)
+            with self._waiting():
+                report = await port.get_configuration(list(p.get("key") or []), timeout=self.call_timeout)
             keys = tuple(ConfigKey(e.key, e.value, e.readonly) for e in report.entries)
             self.batch.record_configuration(station, keys, now)
             for k in p.get("key") or ():
@@ -152,13 +156,17 @@ class Applier:
             return True
         if a.kind is Kind.CHANGE_CONFIGURATION and a.secret and str(p["key"]).upper() == "AUTHORIZATIONKEY":
             await self.store.set_pending_key(station, key_bytes(str(p["value"])))  # before it is sent
-        reply = await port.transport.call(a.kind.value, p, timeout=self.call_timeout, priority=False,
-                                          sensitive=a.secret)
+        with self._waiting():
+            reply = await port.transport.call(a.kind.value, p, timeout=self.call_timeout, priority=False,
+                                              sensitive=a.secret)
         status = str(reply.get("status", "")) if isinstance(reply, dict) else ""
         self.last_status = status
         ok = await self._record(station, a, status, book, snapshots, now)
         self._audit(station, a, status or "answered")
         return ok
+
+    def _waiting(self) -> contextlib.AbstractContextManager[None]:
+        return self.slot.waiting_for_answer() if self.slot is not None else contextlib.nullcontext()
 
     async def _record(self, station: str, a: Action, status: str, book: Bookkeeping,
                       snapshots: Mapping[str, Sequence[ListEntry]], now: dt.datetime) -> bool:

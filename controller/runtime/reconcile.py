@@ -54,6 +54,7 @@ from controller.runtime.observe import (
 )
 from controller.runtime.rollout import Rollout
 from controller.runtime.safety import Held, guard
+from controller.runtime.slots import ApplySlots
 from controller.runtime.state import DesiredHolder
 from controller.runtime.status import Health, StationStatus, Sync
 from controller.store.api import Store
@@ -80,6 +81,13 @@ class ReconcileSettings:
     retry_base: float = 5.0
     retry_max: float = 300.0
     call_timeout: float = 30.0
+    # an apply whose call has gone unanswered this long gives its slot to the next station (None: never);
+    # None here means a third of call_timeout (see controller/runtime/slots.py)
+    slot_release_after: float | None = None
+
+    @property
+    def release_after(self) -> float:
+        return self.slot_release_after if self.slot_release_after is not None else self.call_timeout / 3
 
 
 class FleetReconciler:
@@ -102,7 +110,7 @@ class FleetReconciler:
         self.applied_revision: str | None = None
         self._in_force: DesiredState | None = None
         self._previous: DesiredState | None = None
-        self._sem = asyncio.Semaphore(self.settings.max_concurrent_applies)
+        self.slots = ApplySlots(self.settings.max_concurrent_applies, self.settings.release_after)
         self._wanted: dict[str, set[str]] = {}
         self._events: dict[str, asyncio.Event] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -416,10 +424,10 @@ class FleetReconciler:
         st.health = Health.PROGRESSING
         st.last_attempted_revision = desired.revision
         started = asyncio.get_running_loop().time()
-        async with self._sem:
+        async with self.slots.hold() as slot:
             attempt_started = asyncio.get_running_loop().time()
             applier = Applier(self.store, self.clock, revision=desired.revision,
-                              call_timeout=self.settings.call_timeout, on_result=self._on_result)
+                              call_timeout=self.settings.call_timeout, on_result=self._on_result, slot=slot)
             result = await applier.apply(plan, port, book, snapshots, commit=False)
             applier.batch.put_state(ext_key(identity), book.to_json())
             try:  # audit, read-back and bookkeeping: one commit
