@@ -54,7 +54,7 @@ from controller.runtime.observe import (
 )
 from controller.runtime.rollout import Rollout
 from controller.runtime.safety import Held, guard
-from controller.runtime.slots import ApplySlots
+from controller.runtime.slots import ApplySlots, Slot
 from controller.runtime.state import DesiredHolder
 from controller.runtime.status import Health, StationStatus, Sync
 from controller.store.api import Store
@@ -362,6 +362,28 @@ class FleetReconciler:
             observed, accepted = await observed_from_store(
                 self.store, identity, rec, book, online=port is not None,
                 sessions=self.sessions_of(identity) if self.sessions_of is not None else None)
+        except (StoreUnavailable, ChargerError) as exc:
+            self._look_failed(identity, st, exc)
+            return
+        # Planning and applying hold an apply slot: a revision enqueues every station at once, and planning
+        # them all in one go would keep the event loop from the answers to the calls already sent (at 10,000
+        # stations, for about as long as a call timeout).
+        async with self.slots.hold() as slot:
+            await self._plan_and_apply(identity, st, desired, rec, port, book, observed, accepted, now, slot)
+
+    def _look_failed(self, identity: str, st: StationStatus, exc: Exception) -> None:
+        if isinstance(exc, StoreUnavailable):
+            st.last_error, st.health = f"store unavailable: {exc}", max(st.health, Health.DEGRADED)
+        else:
+            st.last_error = str(exc)
+        self._retry(identity, st)
+
+    async def _plan_and_apply(self, identity: str, st: StationStatus, desired: DesiredState,
+                              rec: StationRecord | None, port: ChargerPort | None, book: Bookkeeping,
+                              observed: ObservedStation | None, accepted: tuple[ListEntry, ...] | None,
+                              now: dt.datetime, slot: Slot) -> None:
+        key = identity.upper()
+        try:
             snapshots: dict[str, tuple[ListEntry, ...]] = {}
             snap = local_list_snapshot(desired, identity, observed, now) if observed is not None else None
             if snap is not None:
@@ -369,13 +391,8 @@ class FleetReconciler:
             plan = plan_station(desired, identity, observed, now,
                                 pending_reservations=await self._pending_reservations(identity),
                                 snapshot_entries=accepted, secrets=self._secrets(desired, identity))
-        except StoreUnavailable as exc:
-            st.last_error, st.health = f"store unavailable: {exc}", max(st.health, Health.DEGRADED)
-            self._retry(identity, st)
-            return
-        except ChargerError as exc:
-            st.last_error = str(exc)
-            self._retry(identity, st)
+        except (StoreUnavailable, ChargerError) as exc:
+            self._look_failed(identity, st, exc)
             return
         st.notes = [n.text for n in plan.notes]
         st.pending_changes = len([a for a in plan.actions if a.op.value != "read"])
@@ -423,18 +440,16 @@ class FleetReconciler:
         plan = dataclasses.replace(plan, actions=actions)
         st.health = Health.PROGRESSING
         st.last_attempted_revision = desired.revision
-        started = asyncio.get_running_loop().time()
-        async with self.slots.hold() as slot:
-            attempt_started = asyncio.get_running_loop().time()
-            applier = Applier(self.store, self.clock, revision=desired.revision,
-                              call_timeout=self.settings.call_timeout, on_result=self._on_result, slot=slot)
-            result = await applier.apply(plan, port, book, snapshots, commit=False)
-            applier.batch.put_state(ext_key(identity), book.to_json())
-            try:  # audit, read-back and bookkeeping: one commit
-                await applier.batch.commit()
-            except StoreUnavailable as exc:
-                self._records.pop(key, None)  # the store may not hold what was read back: read it again
-                result.error, result.temporary = f"store unavailable: {exc}", True
+        started = attempt_started = asyncio.get_running_loop().time()
+        applier = Applier(self.store, self.clock, revision=desired.revision,
+                          call_timeout=self.settings.call_timeout, on_result=self._on_result, slot=slot)
+        result = await applier.apply(plan, port, book, snapshots, commit=False)
+        applier.batch.put_state(ext_key(identity), book.to_json())
+        try:  # audit, read-back and bookkeeping: one commit
+            await applier.batch.commit()
+        except StoreUnavailable as exc:
+            self._records.pop(key, None)  # the store may not hold what was read back: read it again
+            result.error, result.temporary = f"store unavailable: {exc}", True
         self._metric("reconcile_seconds", "", asyncio.get_running_loop().time() - started)
         if result.temporary:
             st.last_error = result.error

@@ -6,8 +6,9 @@ call to the charger in `Slot.waiting_for_answer()`.
 `limit` applies are at work at most. An apply whose call has gone unanswered for `release_after` seconds is
 waiting on a charger that has most likely lost the call (it keeps waiting, up to the call timeout, and a
 late answer is still taken): its slot goes to the next station, so a lost call does not keep a slot idle
-for the whole timeout. A second cap, twice the limit, bounds the applies in flight (at work or waiting), so
-a fleet of slow chargers cannot hold more open than that.
+for the whole timeout. A second cap bounds the applies in flight (at work or waiting) to the limit plus a
+quarter: enough for the few calls a fleet loses at any moment, while an overloaded controller (whose
+answers only look late) or a fleet of slow chargers adds at most a quarter more work, not a feedback loop.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ class ApplySlots:
         self.limit = limit
         self.release_after = release_after
         self._work = asyncio.Semaphore(limit)
-        self._flight = asyncio.Semaphore(2 * limit)
+        self.spare = max(1, limit // 4)  # slots that applies waiting on an unanswered call may leave behind
+        self._flight = asyncio.Semaphore(limit + self.spare)
         self.given_back = 0  # slots given back by applies waiting on an unanswered call
 
     @contextlib.asynccontextmanager

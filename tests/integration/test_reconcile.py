@@ -391,3 +391,28 @@ def test_an_apply_waiting_on_an_unanswered_call_gives_its_slot_to_the_next_stati
                 assert changes(cp)[before[cp.identity]:] == [{"key": "HeartbeatInterval", "value": "120"}]
 
     run(scenario(), timeout=40)
+
+
+def test_stations_are_planned_only_when_an_apply_slot_is_free(tmp_path: Path) -> None:
+    """A revision enqueues every station at once; planning holds an apply slot, so a burst of planning cannot
+    keep the event loop from the answers to calls already sent. One slot: while the first station waits on
+    its (slow) ChangeConfiguration, the other has not been planned yet."""
+    v1 = desired_of(*fleet_repo(300))
+    settings = ReconcileSettings(max_concurrent_applies=1, call_timeout=3.0, slot_release_after=10.0)
+
+    async def scenario() -> None:
+        async with csms(tmp_path, v1, reconcile=settings) as h, h.charger("A-1") as a1, h.charger("A-2") as a2:
+            await wait_until(lambda: synced(h, v1.revision, "A-1", "A-2"), 10, "v1 synced")
+            for cp in (a1, a2):
+                cp.faults.late_once["ChangeConfiguration"] = 1.0
+            v2 = await commit(h, *fleet_repo(120))
+
+            def attempted() -> list[str]:
+                return [i for i in ("A-1", "A-2") if h.reconciler.status[i].last_attempted_revision == v2]
+
+            await wait_until(lambda: asyncio.sleep(0, bool(attempted())), 5, "the first station applying")
+            await asyncio.sleep(0.4)  # well inside the first station's 1 s wait
+            assert len(attempted()) == 1
+            await wait_until(lambda: synced(h, v2, "A-1", "A-2"), 10, "v2 synced")
+
+    run(scenario(), timeout=40)

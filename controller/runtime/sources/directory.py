@@ -4,9 +4,9 @@ How a change becomes a revision:
 1. a file system event under the directory (hidden directories such as `.git` and non-YAML files are
    ignored) marks the source dirty; events are debounced: the load starts once `debounce` seconds pass
    without a new one, so a burst of writes gives one load;
-2. every *.yaml / *.yml file is read into memory, and read again after `settle` seconds; the snapshot
-   is taken only when two consecutive reads agree (same content hash), so a file that an editor is
-   still writing is never loaded half-written;
+2. every *.yaml / *.yml file is read into memory, and read again after `settle` seconds (default 0.1 s:
+   the debounce already waited for quiet); the snapshot is taken only when two consecutive reads agree (same
+   content hash), so a file that an editor is still writing is never loaded half-written;
 3. revision = "dir:" + the content hash; when it differs from the last one, the files are validated
    (`validate_sources`, in a worker thread) and a `RevisionEvent` is published, valid or not.
 
@@ -184,7 +184,8 @@ class DirectorySource:
         self.last_good = Path(last_good) if last_good is not None else None
         self.sink = sink
         self.debounce = debounce
-        self.settle = debounce if settle is None else settle
+        # the second read only confirms what the debounce (quiet for `debounce` seconds) already suggests
+        self.settle = min(debounce, 0.1) if settle is None else settle
         self.poll_interval = poll_interval
         self.clock = clock
         self._observer_factory: Callable[[], WatchObserver] = observer_factory or Observer
