@@ -68,6 +68,9 @@ STATUS_DEBOUNCE = 0.25  # seconds: StatusNotifications arriving together make on
 # other looks (a revision, a retry, a timer, after an apply) reuse the last read
 MIN_RETRY_DELAY = 0.05  # seconds: even a retry whose backoff was spent waiting goes through the queue again
 _RELOAD_REASONS = frozenset({"connect", "boot", "status", "drift", "suspend", "security", "applied"})
+# looks that come in bulk (a revision for every station, a wave, the periodic drift read); any other reason
+# (a retry, a connect, a follow-up) takes the next free apply slot ahead of them
+_BULK_REASONS = frozenset({"revision", "wave", "drift", "rollout"})
 CONFIRM_PREFIX = "confirm/"
 SUSPEND_PREFIX = "suspend/"
 APPLIED_KEY = "revision/applied"
@@ -368,7 +371,7 @@ class FleetReconciler:
         # Planning and applying hold an apply slot: a revision enqueues every station at once, and planning
         # them all in one go would keep the event loop from the answers to the calls already sent (at 10,000
         # stations, for about as long as a call timeout).
-        async with self.slots.hold() as slot:
+        async with self.slots.hold(urgent=bool(reasons - _BULK_REASONS)) as slot:
             await self._plan_and_apply(identity, st, desired, rec, port, book, observed, accepted, now, slot)
 
     def _look_failed(self, identity: str, st: StationStatus, exc: Exception) -> None:

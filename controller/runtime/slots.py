@@ -6,50 +6,98 @@ call to the charger in `Slot.waiting_for_answer()`.
 `limit` applies are at work at most. An apply whose call has gone unanswered for `release_after` seconds is
 waiting on a charger that has most likely lost the call (it keeps waiting, up to the call timeout, and a
 late answer is still taken): its slot goes to the next station, so a lost call does not keep a slot idle
-for the whole timeout. A second cap bounds the applies in flight (at work or waiting) to the limit plus a
-quarter: enough for the few calls a fleet loses at any moment, while an overloaded controller (whose
-answers only look late) or a fleet of slow chargers adds at most a quarter more work, not a feedback loop.
+for the whole timeout. At most a quarter of the limit (at least one) is given back this way at a time, so
+at most the limit and a quarter are in flight: enough for the few calls a fleet loses at any moment, while
+an overloaded controller (whose answers only look late) or a fleet of slow chargers adds at most a quarter
+more work, not a feedback loop.
+
+Urgent looks (a retry, a station that connected, a follow-up) take the next free slot ahead of the bulk of a
+revision: a station that lost a call is retried among the bulk, not after the last of 10,000 stations.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import AsyncIterator, Iterator
+
+
+class _Gate:
+    """A semaphore whose urgent waiters go first (FIFO within each class)."""
+
+    __slots__ = ("_free", "_waiters")
+
+    def __init__(self, value: int) -> None:
+        self._free = value
+        self._waiters: tuple[deque[asyncio.Future[None]], deque[asyncio.Future[None]]] = (deque(), deque())
+
+    async def acquire(self, urgent: bool) -> None:
+        if self._free > 0 and not self._waiters[0] and not self._waiters[1]:
+            self._free -= 1
+            return
+        queue = self._waiters[0 if urgent else 1]
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue.append(fut)
+        try:
+            await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():
+                self.release()  # handed over just as the waiter was cancelled: pass it on
+            else:
+                with contextlib.suppress(ValueError):
+                    queue.remove(fut)
+            raise
+
+    def release(self) -> None:
+        for queue in self._waiters:
+            while queue:
+                fut = queue.popleft()
+                if not fut.done():
+                    fut.set_result(None)
+                    return
+        self._free += 1
 
 
 class Slot:
     """One apply's slot: given back at the end of the apply, or earlier while a call goes unanswered."""
 
-    __slots__ = ("_held", "_owner", "_release_after", "_sem")
+    __slots__ = ("_held", "_owner", "_straggler")
 
-    def __init__(self, sem: asyncio.Semaphore, release_after: float | None, owner: ApplySlots) -> None:
-        self._sem = sem
-        self._release_after = release_after
-        self._held = True
+    def __init__(self, owner: ApplySlots) -> None:
         self._owner = owner
+        self._held = True
+        self._straggler = False  # gave its slot back while waiting; still in flight
 
     @property
     def held(self) -> bool:
         return self._held
 
-    def give_back(self) -> None:
+    def _end(self) -> None:
         if self._held:
             self._held = False
-            self._sem.release()
+            self._owner._work.release()
+        elif self._straggler:
+            self._straggler = False
+            self._owner.stragglers -= 1
 
     def _given_back_waiting(self) -> None:
-        if self._held:
-            self._owner.given_back += 1
-            self.give_back()
+        owner = self._owner
+        if self._held and owner.stragglers < owner.spare:
+            self._held, self._straggler = False, True
+            owner.stragglers += 1
+            owner.given_back += 1
+            owner._work.release()
 
     @contextlib.contextmanager
     def waiting_for_answer(self) -> Iterator[None]:
-        """Around one call to the charger: past `release_after` seconds without an answer, the slot goes."""
-        if not self._held or self._release_after is None:
+        """Around one call to the charger: past `release_after` seconds without an answer, the slot goes
+        (unless a quarter of the limit is already out that way)."""
+        release_after = self._owner.release_after
+        if not self._held or release_after is None:
             yield
             return
-        handle = asyncio.get_running_loop().call_later(self._release_after, self._given_back_waiting)
+        handle = asyncio.get_running_loop().call_later(release_after, self._given_back_waiting)
         try:
             yield
         finally:
@@ -62,17 +110,18 @@ class ApplySlots:
             raise ValueError(f"the limit on concurrent applies must be at least 1, got {limit}")
         self.limit = limit
         self.release_after = release_after
-        self._work = asyncio.Semaphore(limit)
+        self._work = _Gate(limit)
         self.spare = max(1, limit // 4)  # slots that applies waiting on an unanswered call may leave behind
-        self._flight = asyncio.Semaphore(limit + self.spare)
-        self.given_back = 0  # slots given back by applies waiting on an unanswered call
+        self.stragglers = 0  # applies in flight that gave their slot back
+        self.given_back = 0  # slots given back by applies waiting on an unanswered call (a counter)
 
     @contextlib.asynccontextmanager
-    async def hold(self) -> AsyncIterator[Slot]:
-        async with self._flight:
-            await self._work.acquire()
-            slot = Slot(self._work, self.release_after, self)
-            try:
-                yield slot
-            finally:
-                slot.give_back()
+    async def hold(self, *, urgent: bool = False) -> AsyncIterator[Slot]:
+        """An apply slot; `urgent` ones (a retry, a station that connected) go ahead of the bulk of a
+        revision, so a station that lost a call is not sent to the back of a 10,000-station queue."""
+        await self._work.acquire(urgent)
+        slot = Slot(self)
+        try:
+            yield slot
+        finally:
+            slot._end()

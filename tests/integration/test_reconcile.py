@@ -369,8 +369,9 @@ def _order(revision: str, identities: list[str]) -> list[str]:
 
 def test_an_apply_waiting_on_an_unanswered_call_gives_its_slot_to_the_next_station(tmp_path: Path) -> None:
     """One apply slot; both chargers sit 2 s on the ChangeConfiguration (within the 3 s timeout). After 0.5 s
-    without an answer the first apply gives its slot away, so the two waits overlap: both converge in about
-    2 s, not 4 s, each with its one write, and the late answer still counts (no retry)."""
+    without an answer the first apply gives its slot away (one may be out that way with a limit of one, so
+    the second keeps its own), so the two waits overlap: both converge in about 2 s, not 4 s, each with its
+    one write, and the late answer still counts (no retry)."""
     v1 = desired_of(*fleet_repo(300))
     settings = ReconcileSettings(max_concurrent_applies=1, call_timeout=3.0, slot_release_after=0.5,
                                  retry_base=5.0)
@@ -386,7 +387,7 @@ def test_an_apply_waiting_on_an_unanswered_call_gives_its_slot_to_the_next_stati
             await wait_until(lambda: synced(h, v2, "A-1", "A-2"), 10, "v2 synced")
             took = time.perf_counter() - t0
             assert took < 3.5, f"the waits did not overlap: {took:.2f} s"
-            assert h.reconciler.slots.given_back == 2
+            assert h.reconciler.slots.given_back == 1
             for cp in (a1, a2):
                 assert changes(cp)[before[cp.identity]:] == [{"key": "HeartbeatInterval", "value": "120"}]
 
