@@ -60,3 +60,25 @@ def test_disabled_policy_freezes_nothing_and_stop_unfreezes() -> None:
 
     assert asyncio.run(run()) > 0
     assert gc.get_freeze_count() == 0
+
+
+def test_the_survivors_of_a_full_collection_are_frozen_until_stop() -> None:
+    async def run() -> tuple[int, int, int]:
+        policy = GcPolicy(GcSettings(freeze=True, settle_every=3600, full_every=3600))
+        policy.start()
+        try:
+            created = [Node() for _ in range(5000)]  # state created after the last settle: young
+            before = gc.get_freeze_count()
+            gc.collect(2)  # a full collection, as the interpreter runs on its own
+            after = gc.get_freeze_count()
+            assert len(created) == 5000
+            return before, after, policy.frozen_after_full
+        finally:
+            await policy.stop()
+
+    before, after, frozen = asyncio.run(run())
+    assert after >= before + 5000 and frozen == 1
+    assert gc.get_freeze_count() == 0 and not any(getattr(cb, "__self__", None) for cb in gc.callbacks
+                                                  if getattr(cb, "__name__", "") == "_after_collection")
+    gc.collect(2)  # no policy any more: nothing is frozen by a full collection
+    assert gc.get_freeze_count() == 0
