@@ -220,7 +220,8 @@ async def run_change(
     change.online = len(online)
     change.synced = len(online) - len(left)
     counts = await runner.request({"cmd": "counts"})
-    change.per_station = {k: v for k, v in counts["per_station"].items() if k in set(online)}
+    wanted = set(online)
+    change.per_station = {k: v for k, v in counts["per_station"].items() if k in wanted}
     change.received, change.sent = counts["received"], counts["sent"]
     return change
 

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 import uuid
@@ -63,6 +64,17 @@ POLICY_VIOLATION = 1008
 TRANSACTION_ACTIONS = frozenset({"StartTransaction", "StopTransaction", "MeterValues"})
 DEFAULT_LOGGER = logging.getLogger("chargeops.hw.connection")
 
+
+
+# Message ids of the calls we send: unique in this process (a counter) and across restarts (a random prefix
+# per process), 13-20 characters of the 36 OCPP allows. A fresh uuid4 per call cost a getrandom() system call
+# and ~2 us, a few per cent of a fleet-wide change.
+_ID_PREFIX = uuid.uuid4().hex[:12]
+_id_counter = itertools.count(1)
+
+
+def _next_message_id() -> str:
+    return f"{_ID_PREFIX}{next(_id_counter):x}"
 
 class WebSocket(Protocol):
     """What we need of a websockets connection (server or client side)."""
@@ -217,7 +229,7 @@ class OcppConnection:
         self._handlers = handlers
         self.limits = limits or ConnectionLimits()
         self._log = StationLog(logger or DEFAULT_LOGGER, station_id)
-        self._new_id = new_id or (lambda: str(uuid.uuid4()))
+        self._new_id = new_id or _next_message_id
         self.default_timeout = default_timeout
         self._gate = _PriorityGate()
         self._pending: _Pending | None = None

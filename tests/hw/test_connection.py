@@ -77,6 +77,32 @@ def test_a_call_returns_the_result_payload() -> None:
     run(scenario())
 
 
+def test_the_ids_of_our_calls_are_unique_across_connections_and_fit_ocpp() -> None:
+    """Message ids come from a per-process prefix and a counter (no uuid4 per call): unique over many calls on
+    several connections, at most 36 characters (OCPP-J's limit)."""
+    seen: list[str] = []
+
+    async def record(call: Call) -> Mapping[str, Any]:
+        seen.append(call.message_id)
+        return {}
+
+    async def scenario() -> None:
+        async with central() as (url, conns):
+            for _ in range(3):
+                async with connect(url) as ws:
+                    _, task = await charger_side(ws, {"Ping": record})
+                    server = await first(conns)
+                    for _ in range(50):
+                        await server.call("Ping", {})
+                    await ws.close()
+                    await task
+                conns.clear()
+
+    run(scenario())
+    assert len(seen) == 150 and len(set(seen)) == 150
+    assert all(0 < len(i) <= 36 for i in seen)
+
+
 def test_unknown_actions_and_failing_handlers_become_call_errors() -> None:
     async def bad_payload(call: Call) -> Mapping[str, Any]:
         raise OcppCallError("FormationViolation", "idTag missing")
