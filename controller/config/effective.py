@@ -150,12 +150,21 @@ def derived_keys(operative: bool, offline: bool, restricted: bool,
 
 
 _MEMO = PerDesiredState()  # effective settings per desired state, station and boot info
+_BOOT_FREE = object()  # memo key: no profile of the desired state selects by boot information
 
 
 def effective_station(desired: m.DesiredState, st: m.Station, boot: BootInfo | None = None,
                       assume_boot_profiles: bool = False) -> EffectiveStation:
-    """Merge everything that applies to `st` (memoised per desired state, station and boot info)."""
+    """Merge everything that applies to `st` (memoised per desired state, station and boot info).
+
+    When no profile selects by boot information (the usual repository), boot information changes nothing:
+    one entry per station, so what validation computed in the loader is what the reconciler plans with."""
     table = _MEMO.table(desired)
+    boot_free = table.get(_BOOT_FREE)
+    if boot_free is None:
+        boot_free = table[_BOOT_FREE] = all(p.boot is None for p in desired.profiles.values())
+    if boot_free:
+        boot, assume_boot_profiles = None, False
     key = (st.name, boot, assume_boot_profiles)
     eff: EffectiveStation | None = table.get(key)
     if eff is None or eff.station is not st:

@@ -318,3 +318,21 @@ def test_an_agreeing_declared_key_is_not_a_conflict_whatever_its_spelling() -> N
     eff = effective_station(ds, ds.stations["st-1"])
     assert eff.conflicts == ()
     assert [k for k in eff.ocpp_configuration if k.upper() == "LOCALAUTHLISTENABLED"] == ["LocalAuthListEnabled"]
+
+
+def test_without_boot_selectors_boot_information_shares_one_entry_per_station() -> None:
+    """The loader's validation (no boot information) and the reconciler (each charger's) plan with the same
+    effective settings object when no profile selects by boot information; with one that does, they differ."""
+    plain = desired(owner(), station("st-1", labels={"power": "ac"}),
+                    profile("ac", hb(60), selector={"labels": {"power": "ac"}}))
+    booted = BootInfo("Alfen BV", "NG920-60503", "5.8.1")
+    first = effective_station(plain, plain.stations["st-1"])
+    assert effective_station(plain, plain.stations["st-1"], booted) is first
+    assert effective_station(plain, plain.stations["st-1"], assume_boot_profiles=True) is first
+    assert first.profiles == ("ac",) and first.heartbeat_interval == 60
+    by_boot = desired(owner(), station("st-1", labels={"power": "ac"}),
+                      profile("alfen-ac", hb(60), selector={"labels": {"power": "ac"}, "boot": {"vendor": "Alfen*"}}))
+    unknown = effective_station(by_boot, by_boot.stations["st-1"])
+    known = effective_station(by_boot, by_boot.stations["st-1"], booted)
+    assert unknown is not known
+    assert (unknown.profiles, known.profiles) == ((), ("alfen-ac",))
