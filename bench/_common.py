@@ -244,9 +244,10 @@ async def measure_baseline(
     calls: Sequence[tuple[str, Mapping[str, Any]]],
 ) -> Baseline:
     """A plain websockets server in THIS process (the controller's websocket options) sending `calls` in
-    turn (json.dumps, fresh uuid4 ids) to `clients` plain clients of ``_fleet_runner.py baseline`` in a
-    child process and reading the replies (json.loads), `concurrency` connections in flight: CPU of this
-    process per round trip, `repeat` runs of `per_client` round trips per client."""
+    turn (json.dumps; ids made as the controller makes them: a random prefix and a counter) to `clients`
+    plain clients of ``_fleet_runner.py baseline`` in a child process and reading the replies (json.loads),
+    `concurrency` connections in flight: CPU of this process per round trip, `repeat` runs of `per_client`
+    round trips per client."""
     from websockets.asyncio.server import ServerConnection, serve
 
     from controller.hw.connection import ConnectionLimits, websocket_options
@@ -273,13 +274,14 @@ async def measure_baseline(
             while len(conns) < clients and loop.time() < deadline:
                 await asyncio.sleep(0.01)
             result = Baseline(clients, len(conns) * per_client)
+            prefix, ids = uuid.uuid4().hex[:12], itertools.count(1)
             gate = asyncio.Semaphore(concurrency)
 
             async def drive(ws: ServerConnection) -> None:
                 async with gate:
                     for i in range(per_client):
                         action, payload = calls[i % len(calls)]
-                        frame = [2, str(uuid.uuid4()), action, payload]
+                        frame = [2, f"{prefix}{next(ids):x}", action, payload]
                         await ws.send(json.dumps(frame, separators=(",", ":")))
                         reply = json.loads(await ws.recv())
                         if reply[1] != frame[1]:

@@ -14,7 +14,7 @@ What runs:
   1. the baseline, first: a plain websockets server in THIS process (the controller's websocket options:
      no compression, same max_size / max_queue), as many plain clients as there will be online
      chargers in a runner process; the server sends ChangeConfiguration and GetConfiguration frames
-     (json.dumps, fresh uuid4 ids) and reads the replies (json.loads), as many connections in flight as
+     (json.dumps, ids as the controller makes them) and reads the replies (json.loads), as many connections in flight as
      the controller's concurrency: CPU of this process per round trip, best of --baseline-repeat;
   2. an owner repo is written to a temporary directory: an Owner with rollout waves [100], one
      StationProfile selecting every station by label (HeartbeatInterval), N stations SIM-0001..;
