@@ -11,26 +11,8 @@ from controller.runtime.slots import ApplySlots
 from tests.store.helpers import async_test
 
 
-@async_test
-async def test_an_answer_within_the_time_keeps_the_slot_and_the_next_apply_waits() -> None:
-    slots = ApplySlots(1, release_after=0.2)
-    order: list[str] = []
-
-    async def apply(name: str, answer_after: float) -> None:
-        async with slots.hold() as slot:
-            order.append(f"{name} start")
-            with slot.waiting_for_answer():
-                await asyncio.sleep(answer_after)
-            order.append(f"{name} end")
-
-    await asyncio.gather(apply("a", 0.05), apply("b", 0.05))
-    assert order == ["a start", "a end", "b start", "b end"]
-    assert slots.given_back == 0
-
-
-@async_test
-async def test_a_call_unanswered_past_the_time_gives_the_slot_away_and_the_apply_finishes_without_it() -> None:
-    slots = ApplySlots(1, release_after=0.05)
+async def applies(slots: ApplySlots, *answers: tuple[str, float]) -> list[str]:
+    """Run one apply per (name, seconds until its call is answered) at once; what happened, in order."""
     order: list[str] = []
 
     async def apply(name: str, answer_after: float) -> None:
@@ -40,7 +22,22 @@ async def test_a_call_unanswered_past_the_time_gives_the_slot_away_and_the_apply
                 await asyncio.sleep(answer_after)
             order.append(f"{name} end (slot held: {slot.held})")
 
-    await asyncio.gather(apply("slow", 0.3), apply("fast", 0.01))
+    await asyncio.gather(*(apply(name, after) for name, after in answers))
+    return order
+
+
+@async_test
+async def test_an_answer_within_the_time_keeps_the_slot_and_the_next_apply_waits() -> None:
+    slots = ApplySlots(1, release_after=0.2)
+    order = await applies(slots, ("a", 0.05), ("b", 0.05))
+    assert order == ["a start", "a end (slot held: True)", "b start", "b end (slot held: True)"]
+    assert slots.given_back == 0
+
+
+@async_test
+async def test_a_call_unanswered_past_the_time_gives_the_slot_away_and_the_apply_finishes_without_it() -> None:
+    slots = ApplySlots(1, release_after=0.05)
+    order = await applies(slots, ("slow", 0.3), ("fast", 0.01))
     assert order == ["slow start", "fast start", "fast end (slot held: True)", "slow end (slot held: False)"]
     assert slots.given_back == 1
 
