@@ -27,6 +27,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -119,7 +120,8 @@ class ConfigKey:
     upper: str = field(init=False, compare=False, repr=False)  # the name upper-cased, once
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "upper", self.key.upper())
+        # interned: 10,000 chargers report the same ~45 names, one string each instead of one per station
+        object.__setattr__(self, "upper", sys.intern(self.key.upper()))
 
 
 def configuration_index(keys: Iterable[ConfigKey]) -> dict[str, ConfigKey]:
