@@ -531,6 +531,24 @@ def synced_on(ctl: Any, names: Sequence[str], revision: str) -> list[str]:
     ]
 
 
+class SyncPoll:
+    """`synced_on` for a benchmark's polling loop, timing its own CPU (`time.thread_time`: it runs on the
+    controller's thread), so that the benchmark's polling can be subtracted from the controller's CPU (at
+    10,000 stations, checking who is Synced every 20 ms was ~7 % of a change's process CPU)."""
+
+    def __init__(self, ctl: Any, revision: str) -> None:
+        self.ctl = ctl
+        self.revision = revision
+        self.cpu = 0.0
+
+    def left(self, names: Sequence[str]) -> list[str]:
+        started = time.thread_time()
+        try:
+            return synced_on(self.ctl, names, self.revision)
+        finally:
+            self.cpu += time.thread_time() - started
+
+
 async def wait_synced(ctl: Any, names: Sequence[str], timeout: float, poll: float = 0.02) -> list[str]:
     """Wait until every station of `names` is Synced on the revision in force; the ones left at timeout."""
     loop = asyncio.get_running_loop()
