@@ -79,7 +79,10 @@ def set_online(conn: sqlite3.Connection, owner: str, station: str, online: bool,
 def record_configuration(
     conn: sqlite3.Connection, owner: str, station: str, keys: Sequence[ConfigKey], at: str, complete: bool
 ) -> None:
-    ensure_station(conn, owner, station)
+    read_at = "UPDATE stations SET config_read_at = ? WHERE owner = ? AND identity = ?"
+    if conn.execute(read_at, (at, owner, station)).rowcount == 0:  # first record of this station
+        ensure_station(conn, owner, station)
+        conn.execute(read_at, (at, owner, station))
     if complete:
         conn.execute("DELETE FROM station_config WHERE owner = ? AND station = ?", (owner, station))
     conn.executemany(
@@ -88,7 +91,6 @@ def record_configuration(
         " key = excluded.key, value = excluded.value, readonly = excluded.readonly, read_at = excluded.read_at",
         [(owner, station, k.upper, k.key, k.value, int(k.readonly), at) for k in keys],
     )
-    conn.execute("UPDATE stations SET config_read_at = ? WHERE owner = ? AND identity = ?", (at, owner, station))
 
 
 def record_connector_status(conn: sqlite3.Connection, owner: str, station: str, status: ConnectorStatus) -> None:
