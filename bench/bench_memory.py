@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import logging
 import sys
@@ -259,6 +260,10 @@ async def controller_child(args: argparse.Namespace, tmp: Path, n: int, tls: boo
                                env=child_env())
     try:
         result = await child.recv(600.0 + 0.2 * n)
+        # let it quit its charger processes and stop its controller: killing it at once left them orphaned,
+        # reconnecting to nothing and taking CPU from the benchmarks that ran next
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(child.proc.wait(), 120.0)
     finally:
         await child.kill()
     if result.get("event") != "result":
