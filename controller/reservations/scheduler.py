@@ -33,6 +33,7 @@ import dataclasses
 import datetime as dt
 import functools
 import logging
+import weakref
 import zoneinfo
 from collections.abc import Callable, Collection, Coroutine
 from typing import Any
@@ -138,6 +139,10 @@ class ReservationScheduler(SessionListener):
         self._max_sleep = max_sleep
         self._bookings: dict[int, Booking] = {}
         self._resend: set[int] = set()  # ReserveNow again: the charger connected or booted since
+        # reservation -> the connection (port) whose ReserveNow was accepted: a charger boots before it
+        # connects, so a boot reported on that same connection lost nothing and needs no second ReserveNow
+        # (one that reached the charger after the holder had presented the card was answered Occupied)
+        self._held_on: weakref.WeakValueDictionary[int, ChargerPort] = weakref.WeakValueDictionary()
         self._reconnected: set[str] = set()  # upper-case identities that connected or booted
         self._retry_at: dict[int, dt.datetime] = {}  # reservation or cancel could not reach the charger
         self._cancel_retry_at: dict[int, dt.datetime] = {}
@@ -468,11 +473,14 @@ class ReservationScheduler(SessionListener):
 
     async def _send(self, r: ReservationRecord, booking: Booking, terms: Terms) -> None:
         """ReserveNow on the EVSE held, then (not pinned) on every other EVSE that would take it."""
+        resend = r.id in self._resend
         self._resend.discard(r.id)
         port = self._port_for(r.station)
         if port is None:
             self._retry_at[r.id] = self._clock() + self._retry_after  # and at the next connect
             return
+        if resend and r.status is ReservationStatus.ACCEPTED and self._held_on.get(r.id) is port:
+            return  # already held on this very connection
         desired = self._desired.desired
         eff, rec = await self._effective(r.station)
         order = [r.connector_id]
@@ -496,6 +504,7 @@ class ReservationScheduler(SessionListener):
             log.info("station %s: ReserveNow %d on EVSE %d -> %s", r.station, r.id, evse, answer)
             if answer == "Accepted":
                 self._retry_at.pop(r.id, None)
+                self._held_on[r.id] = port
                 await self._held(r, dataclasses.replace(booking, attempts=tuple(attempts), failure=None), evse)
                 return
             if answer == "NotSupported":

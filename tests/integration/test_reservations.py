@@ -18,6 +18,7 @@ from typing import Any
 
 from controller.hw.server import ServerSettings
 from controller.hw.simulator import ChargerModel, SimulatedCharger
+from controller.reservations.register import scheduler_of
 from controller.runtime.controller import ApiSettings, Controller, ControllerSettings
 from controller.runtime.reconcile import ReconcileSettings
 from tests.config.ownerrepo import card, dump, evse, group, owner, policy, station
@@ -104,6 +105,33 @@ def reserve_calls(cp: SimulatedCharger, rid: int) -> list[Any]:
 
 def soon(seconds: float) -> str:
     return (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)).isoformat()
+
+
+def test_a_boot_reported_on_the_connection_that_holds_the_reservation_sends_no_second_reserve_now(
+        tmp_path: Path) -> None:
+    """A charger boots before it connects: the ReserveNow accepted on this connection stands. A second one
+    (the boot event arriving after the connect's re-send) once reached the charger after the holder had
+    presented the card, was answered Occupied, and the controller failed the reservation. A new connection
+    still gets the reservation again."""
+    write_repo(tmp_path / "repo")
+
+    async def scenario() -> None:
+        async with controller(tmp_path) as ctl, charger(ctl, "BAY-1") as cp:
+            await cp.wait_online(10)
+            made = await book(ctl, station="bay-1", idTag=HOLDER, start=soon(0), durationMinutes=30)
+            rid = made["id"]
+            await wait_until(lambda: _is(ctl, rid, "accepted"), 10, "accepted")
+            assert len(reserve_calls(cp, rid)) == 1
+            scheduler = scheduler_of(ctl)
+            assert scheduler is not None
+            assert await cp.present_card(HOLDER) == "Accepted"  # the holder is at the charger
+            scheduler.connected("BAY-1", "boot")  # a boot reported on the same connection
+            await asyncio.sleep(0.5)
+            assert len(reserve_calls(cp, rid)) == 1 and await _is(ctl, rid, "accepted")
+            await cp.plug_in(1)
+            await wait_until(lambda: _is(ctl, rid, "used"), 5, "used")
+
+    run(scenario(), timeout=30)
 
 
 def test_a_reservation_is_held_from_start_minus_buffer_refused_to_others_resent_after_a_reboot_and_used(
