@@ -71,6 +71,11 @@ def build_metrics(ctl: Controller) -> Registry:
 
     stations.set_collector(by_status)  # type: ignore[arg-type]
     reg.gauge("chargeops_queue_depth", "Stations waiting for a look").set_function(lambda: rec.queue_depth)
+    reg.gauge("chargeops_apply_slots_in_use", "Apply slots held by stations planning or applying").set_function(
+        lambda: rec.slots.in_use)
+    reg.gauge("chargeops_apply_slots_given_back",
+              "Apply slots given back so far by applies waiting on an unanswered call").set_function(
+        lambda: rec.slots.given_back)
     reg.gauge("chargeops_stations_online", "Chargers connected").set_function(
         lambda: len(ctl.central.online()) if ctl.central else 0)
     applies = reg.counter("chargeops_applies_total", "Actions sent to chargers, by action and result",

@@ -49,6 +49,10 @@ class _Gate:
                     queue.remove(fut)
             raise
 
+    @property
+    def free(self) -> int:
+        return self._free
+
     def release(self) -> None:
         for queue in self._waiters:
             while queue:
@@ -114,6 +118,11 @@ class ApplySlots:
         self.spare = max(1, limit // 4)  # slots that applies waiting on an unanswered call may leave behind
         self.stragglers = 0  # applies in flight that gave their slot back
         self.given_back = 0  # slots given back by applies waiting on an unanswered call (a counter)
+
+    @property
+    def in_use(self) -> int:
+        """Slots held now (applies that gave theirs back while waiting are not counted)."""
+        return self.limit - self._work.free
 
     @contextlib.asynccontextmanager
     async def hold(self, *, urgent: bool = False) -> AsyncIterator[Slot]:

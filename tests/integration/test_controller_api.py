@@ -112,6 +112,8 @@ def test_a_watched_directory_is_followed_and_the_api_shows_status_detail_audit_a
                 assert 'chargeops_stations{sync="Synced",health="Healthy"} 2' in metrics
                 assert 'chargeops_applies_total{action="ChangeConfiguration",result="Accepted"}' in metrics
                 assert "chargeops_store_bytes" in metrics and "chargeops_commit_to_converged_seconds_count" in metrics
+                assert "chargeops_apply_slots_in_use 0" in metrics  # converged: nobody holds a slot
+                assert "chargeops_apply_slots_given_back 0" in metrics
 
     run(scenario(), timeout=60)
 

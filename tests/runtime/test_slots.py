@@ -80,11 +80,12 @@ async def test_an_urgent_look_takes_the_next_free_slot_ahead_of_the_bulk_of_a_re
 
     first = asyncio.create_task(apply("bulk-1", False))
     await first_in.wait()
+    assert slots.in_use == 1
     rest = [asyncio.create_task(apply(n, u)) for n, u in (("bulk-2", False), ("bulk-3", False), ("retry", True))]
     await asyncio.sleep(0.01)  # all three are waiting
     go.set()
     await asyncio.gather(first, *rest)
-    assert order == ["bulk-1", "retry", "bulk-2", "bulk-3"]
+    assert order == ["bulk-1", "retry", "bulk-2", "bulk-3"] and slots.in_use == 0
 
 
 @async_test
