@@ -443,7 +443,7 @@ class FleetReconciler:
         plan = dataclasses.replace(plan, actions=actions)
         st.health = Health.PROGRESSING
         st.last_attempted_revision = desired.revision
-        started = attempt_started = asyncio.get_running_loop().time()
+        started = asyncio.get_running_loop().time()
         applier = Applier(self.store, self.clock, revision=desired.revision,
                           call_timeout=self.settings.call_timeout, on_result=self._on_result, slot=slot)
         result = await applier.apply(plan, port, book, snapshots, commit=False)
@@ -456,7 +456,7 @@ class FleetReconciler:
         self._metric("reconcile_seconds", "", asyncio.get_running_loop().time() - started)
         if result.temporary:
             st.last_error = result.error
-            self._retry(identity, st, waited=asyncio.get_running_loop().time() - attempt_started)
+            self._retry(identity, st, waited=asyncio.get_running_loop().time() - started)
             if self.rollout is not None and wave_ok:
                 self.rollout.report(identity, converged=False, failed=True, had_changes=True)
                 self._persist_rollout()
