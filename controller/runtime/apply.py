@@ -146,8 +146,8 @@ class Applier:
                 book.unconfirmed.pop(str(k).upper(), None)  # read back (whatever it says)
             result.read_back = keys if result.read_back is None else (*result.read_back, *keys)
             result.read_back_at = now
-            differs = [e.key for e in report.entries if e.key.upper() in book.applied
-                       and not values_equal(lookup(e.key), e.value or "", book.applied[e.key.upper()])]
+            differs = [k.key for k in keys if k.upper in book.applied
+                       and not values_equal(lookup(k.key), k.value or "", book.applied[k.upper])]
             if differs:  # accepted but not what we sent: not converged, the next look plans it again
                 self.last_status = "read back differs: " + ", ".join(differs)
                 for k in differs:
