@@ -55,6 +55,8 @@ SCALE_RUNNER = BENCH_DIR / "_scale_runner.py"
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from controller.runtime import eventloop  # noqa: E402  (after the path is set)
+
 KIB = 1024
 MIB = 1024 * 1024
 GIB = 1024 * MIB
@@ -242,12 +244,21 @@ async def measure_baseline(
     per_client: int,
     repeat: int,
     calls: Sequence[tuple[str, Mapping[str, Any]]],
+    loop: str = "asyncio",
 ) -> Baseline:
     """A plain websockets server in THIS process (the controller's websocket options) sending `calls` in
     turn (json.dumps; ids made as the controller makes them: a random prefix and a counter) to `clients`
     plain clients of ``_fleet_runner.py baseline`` in a child process and reading the replies (json.loads),
     `concurrency` connections in flight: CPU of this process per round trip, `repeat` runs of `per_client`
-    round trips per client."""
+    round trips per client.
+
+    `loop`: the event loop the bare server runs on; by default the standard asyncio loop (the bare stack),
+    whatever loop the controller runs on. When it is not the running loop the baseline runs on a loop of
+    its own in a worker thread while the running loop waits (idle: no CPU of its own in the figure)."""
+    if eventloop.name() != loop:
+        return await asyncio.to_thread(
+            eventloop.run, measure_baseline(tmp, clients, concurrency, per_client, repeat, calls, loop), loop
+        )
     from websockets.asyncio.server import ServerConnection, serve
 
     from controller.hw.connection import ConnectionLimits, websocket_options
@@ -468,7 +479,7 @@ def run_in_tmp(name: str, run: Callable[[Path], Awaitable[int]]) -> int:
     """Run a benchmark's `run(tmp)` in a fresh temporary directory; a BenchError is printed, exit status 1."""
     try:
         with tempfile.TemporaryDirectory(prefix=f"chargeops-bench-{name}-") as tmp_name:
-            return asyncio.run(run(Path(tmp_name)))
+            return eventloop.run(run(Path(tmp_name)))  # the loop `chargeops run` would pick
     except BenchError as exc:
         print(f"\nERROR: {exc}", file=sys.stderr)
         return 1

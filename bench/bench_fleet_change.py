@@ -63,6 +63,7 @@ from typing import Any
 
 from _common import (  # also puts the repository root on sys.path
     FLEET_RUNNER,
+    Baseline,
     BenchError,
     GcWatch,
     LogTally,
@@ -85,6 +86,7 @@ from _common import (  # also puts the repository root on sys.path
 )
 
 from controller.hw.server import ServerSettings
+from controller.runtime import eventloop
 from controller.runtime.controller import ApiSettings, Controller, ControllerSettings
 from controller.runtime.reconcile import ReconcileSettings
 from tests.config.ownerrepo import dump, owner, profile, station
@@ -319,10 +321,18 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
         tmp, len(wanted_online), concurrency, per_client, args.baseline_repeat, BASELINE_CALLS
     )
     say(
-        f"baseline: {base.clients} plain clients x {per_client} round trips, {args.baseline_repeat} runs:"
-        f" {base.cpu_per_round_trip * 1e6:.0f} us CPU per round trip",
+        f"baseline (standard asyncio loop): {base.clients} plain clients x {per_client} round trips,"
+        f" {args.baseline_repeat} runs: {base.cpu_per_round_trip * 1e6:.0f} us CPU per round trip",
         t_start,
     )
+    controller_loop = eventloop.name()
+    same_loop: Baseline | None = None
+    if controller_loop != "asyncio":  # for information: the bare stack on the controller's loop
+        same_loop = await measure_baseline(
+            tmp, len(wanted_online), concurrency, per_client, args.baseline_repeat, BASELINE_CALLS, controller_loop
+        )
+        say(f"baseline on {controller_loop} (for information): {same_loop.cpu_per_round_trip * 1e6:.0f} us CPU"
+            " per round trip", t_start)
 
     repo = tmp / "repo"
     write_repo(repo, names, FIRST_HEARTBEAT)
@@ -463,6 +473,18 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
             "",
         ),
         ("ratio controller / baseline", f"{ratio:.1f}x", f"<= {CPU_RATIO_TARGET:g}x", pass_fail(cpu_ok)),
+        *(
+            [(
+                f"  baseline on {controller_loop} / ratio to it",
+                f"{same_loop.cpu_per_round_trip * 1e6:.0f} us / "
+                f"{cpu_best.cpu_per_round_trip / same_loop.cpu_per_round_trip:.1f}x",
+                "(information)",
+                "",
+            )]
+            if same_loop is not None
+            else []
+        ),
+        ("event loop: controller / baseline", f"{controller_loop} / asyncio", "", ""),
         (
             "peak RSS of the controller process (VmHWM)",
             f"{rss_peak / 1024:.0f} MiB",

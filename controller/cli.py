@@ -76,13 +76,13 @@ def _setup_logging(level: str) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import asyncio
     import os
     from pathlib import Path
 
     from .config import report
     from .config.diagnostics import ConfigError
     from .hw.server import ServerSettings
+    from .runtime import eventloop
     from .runtime.controller import ApiSettings, Controller, ControllerSettings, GitSettings
 
     _setup_logging(args.log_level)
@@ -99,7 +99,10 @@ def _run(args: argparse.Namespace) -> int:
     settings = ControllerSettings(repo=Path(args.repo) if args.repo else None, db_path=Path(args.db), server=server,
                                   git=git, api=api)
     try:
-        asyncio.run(Controller(settings).run_forever())
+        eventloop.run(Controller(settings).run_forever(), args.event_loop)
+    except eventloop.EventLoopError as exc:
+        sys.stderr.write(f"chargeops run: {exc}\n")
+        return 2
     except ConfigError as exc:
         report.human(exc.diagnostics, 0, 0, sys.stderr)
         sys.stderr.write("chargeops run: the owner repository is invalid; nothing was started\n")
@@ -164,13 +167,18 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    import asyncio
     from pathlib import Path
 
+    from .runtime import eventloop
     from .runtime.demo import demo
 
     _setup_logging(args.log_level)
-    return asyncio.run(demo(Path(args.repo), sys.stdout, duration=args.duration, sessions=args.sessions))
+    try:
+        return eventloop.run(demo(Path(args.repo), sys.stdout, duration=args.duration, sessions=args.sessions),
+                             args.event_loop)
+    except eventloop.EventLoopError as exc:
+        sys.stderr.write(f"chargeops demo: {exc}\n")
+        return 2
 
 
 def _backup(args: argparse.Namespace) -> int:
@@ -217,6 +225,12 @@ def _add_server_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
 
+def _add_loop_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--event-loop", choices=["auto", "uvloop", "asyncio"], default=None,
+                   help="event loop: auto (uvloop where installed, the default), uvloop or asyncio "
+                        "(or CHARGEOPS_EVENT_LOOP)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="chargeops", description="GitOps controller for EV charging stations")
     sub = p.add_subparsers(dest="command", required=True)
@@ -247,6 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--api-token", help="bearer token for the API (or CHARGEOPS_API_TOKEN)")
     run.add_argument("--webhook-secret", help="shared secret of the git webhook (or CHARGEOPS_WEBHOOK_SECRET)")
     _add_server_args(run)
+    _add_loop_arg(run)
     run.set_defaults(func=_run)
 
     d = sub.add_parser("demo", help="run the controller on a repository with a simulated charger per station")
@@ -254,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--duration", type=float, default=15.0, help="seconds of simulated driving (default 15)")
     d.add_argument("--sessions", type=int, default=6, help="sessions the simulated drivers start (default 6)")
     d.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    _add_loop_arg(d)
     d.set_defaults(func=_demo)
 
     pl = sub.add_parser("plan", help="show what a merge would change on which charger (like terraform plan)")

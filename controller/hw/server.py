@@ -47,6 +47,7 @@ from controller.hw.auth import (
 from controller.hw.connection import ConnectionLimits, OcppConnection, websocket_options
 from controller.hw.handlers import Csms, SessionListener, StationHandlers
 from controller.hw.port import ChargerPort
+from controller.runtime import eventloop
 from controller.runtime.state import DesiredHolder
 from controller.store.api import Store
 from controller.store.errors import StoreUnavailable
@@ -173,8 +174,8 @@ class CentralSystem:
             subprotocols=[SUBPROTOCOL], ssl=ssl_ctx, ping_interval=self.settings.ping_interval,
             ping_timeout=self.settings.ping_timeout, open_timeout=self.settings.open_timeout,
             server_header="chargeops", **opts)
-        log.info("central system listening on %s://%s:%d", "wss" if ssl_ctx else "ws", self.settings.host,
-                 self.port)
+        log.info("central system listening on %s://%s:%d (event loop: %s)", "wss" if ssl_ctx else "ws",
+                 self.settings.host, self.port, eventloop.name())
 
     @property
     def port(self) -> int:
