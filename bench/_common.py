@@ -370,6 +370,8 @@ def machine_lines() -> list[str]:
     return [
         f"Python {platform.python_version()} ({platform.python_implementation()}) {sys.executable}",
         f"CPU {cpu_model()}, {os.cpu_count()} logical CPUs; {platform.system()} {platform.release()}",
+        f"controller event loop: {eventloop.resolve()} (as `chargeops run` picks it; {eventloop.ENV} to choose);"
+        " chargers and the bare baseline: asyncio",
     ]
 
 

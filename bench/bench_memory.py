@@ -24,7 +24,9 @@ What runs, for N = 1,000 and 10,000 (``--quick``: 1,000 only), without and with 
      chargers connect, and the top allocation sites of what the connected fleet added are printed.
 
 TLS: a self-signed EC P-256 certificate for 127.0.0.1 made with the openssl CLI; the chargers trust it
-through ``SSL_CERT_FILE``. The standard library's ssl module is used on both sides (no uvloop).
+through ``SSL_CERT_FILE``. The controller runs on the event loop ``chargeops run`` picks (uvloop where it
+is installed, whose TLS transport is its own; CHARGEOPS_EVENT_LOOP=asyncio for the standard one); the
+chargers and the bare baseline use the standard library's loop and ssl transport.
 
 Exit status: 0 when the benchmark ran, whether or not the targets were met; 1 when it could not run.
 
@@ -76,6 +78,8 @@ from _common import (
     status_kib,
     write_scale_repo,
 )
+
+from controller.runtime import eventloop
 
 TARGET_KIB = {False: 64, True: 120}
 TARGET_TOTAL = 1.5 * GIB
@@ -139,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.one:
         try:
-            return asyncio.run(one(args))
+            return eventloop.run(one(args))  # the loop `chargeops run` picks (uvloop where installed)
         except BenchError as exc:
             print(f"\nERROR: {exc}", file=sys.stderr)
             return 1
