@@ -24,9 +24,9 @@ What runs, for N = 1,000 and 10,000 (``--quick``: 1,000 only), without and with 
      chargers connect, and the top allocation sites of what the connected fleet added are printed.
 
 TLS: a self-signed EC P-256 certificate for 127.0.0.1 made with the openssl CLI; the chargers trust it
-through ``SSL_CERT_FILE``. The controller runs on the event loop ``chargeops run`` picks (uvloop where it
-is installed, whose TLS transport is its own; CHARGEOPS_EVENT_LOOP=asyncio for the standard one); the
-chargers and the bare baseline use the standard library's loop and ssl transport.
+through ``SSL_CERT_FILE``. The controller runs on the event loop ``chargeops run`` picks (the standard
+loop by default; CHARGEOPS_EVENT_LOOP=uvloop for uvloop, whose TLS transport is its own); the chargers and
+the bare baseline use the standard library's loop and ssl transport.
 
 Exit status: 0 when the benchmark ran, whether or not the targets were met; 1 when it could not run.
 
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.one:
         try:
-            return eventloop.run(one(args))  # the loop `chargeops run` picks (uvloop where installed)
+            return eventloop.run(one(args))  # the loop `chargeops run` picks
         except BenchError as exc:
             print(f"\nERROR: {exc}", file=sys.stderr)
             return 1

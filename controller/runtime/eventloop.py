@@ -1,13 +1,17 @@
-"""The event loop the controller runs on: uvloop where it is installed, else the standard asyncio loop.
+"""The event loop the controller runs on: the standard asyncio loop by default, uvloop on request.
 
 uvloop (libuv, the loop of Node.js, wrapped in Cython) runs the same asyncio code with the loop, its
-selector, socket transports and TLS in C: measured with bench/bench_fleet_change.py it takes a tenth or
-more of the controller's CPU per OCPP round trip, and its TLS transport holds far less memory per
-connection than the standard library's (bench/bench_memory.py). It is a dependency on the platforms it
-supports (not Windows); `auto` falls back to the standard loop where it is missing.
+selector, socket transports and TLS in C. Measured on this project's machine (README, Benchmarks) it takes
+~10-20 % of the controller's CPU per OCPP round trip in a fleet-wide change and shortens the p99 of
+StartTransaction and StopTransaction in the steady state; but since libuv 1.45 a listening socket accepts
+ONE connection per loop iteration (libuv PR #3696), where asyncio accepts up to the listen backlog (100):
+when 10,000 chargers reconnect at once the accept queue overflows for longer, the kernel drops SYNs, the
+chargers wait for TCP's retransmission timers, and the storm took 94-126 s to all Synced instead of
+62-65 s. A central system's worst day is that storm (a power cut, a controller restart), so the standard
+loop is the default and uvloop a choice for fleets that value CPU over storm recovery.
 
 Choose with `--event-loop` on `chargeops run` / `demo`, or the environment variable CHARGEOPS_EVENT_LOOP:
-`auto` (default), `uvloop` (an error if it is not installed) or `asyncio` (the standard loop).
+`asyncio` (default) or `uvloop` (an error if it is not installed: `pip install 'chargeops[uvloop]'`).
 
 Boundary: picks a loop factory and runs one coroutine on it; nothing else of the controller depends on
 which loop runs.
@@ -23,7 +27,8 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-CHOICES = ("auto", "uvloop", "asyncio")
+CHOICES = ("asyncio", "uvloop")
+DEFAULT = "asyncio"
 ENV = "CHARGEOPS_EVENT_LOOP"
 
 
@@ -36,17 +41,15 @@ def uvloop_available() -> bool:
 
 
 def resolve(choice: str | None = None) -> str:
-    """`uvloop` or `asyncio`: the loop `choice` (else $CHARGEOPS_EVENT_LOOP, else `auto`) stands for."""
-    raw = choice if choice is not None else os.environ.get(ENV) or "auto"
+    """`asyncio` or `uvloop`: the loop `choice` (else $CHARGEOPS_EVENT_LOOP, else the default) names."""
+    raw = choice if choice is not None else os.environ.get(ENV) or DEFAULT
     wanted = raw.strip().lower()
     if wanted not in CHOICES:
         raise EventLoopError(f"event loop {raw!r} is not one of {', '.join(CHOICES)}"
                              + (f" (from {ENV})" if choice is None else ""))
-    if wanted == "auto":
-        return "uvloop" if uvloop_available() else "asyncio"
     if wanted == "uvloop" and not uvloop_available():
         raise EventLoopError("event loop 'uvloop' asked for, but uvloop is not installed "
-                             "(pip install uvloop, or choose 'asyncio')")
+                             "(pip install 'chargeops[uvloop]', or choose 'asyncio')")
     return wanted
 
 
