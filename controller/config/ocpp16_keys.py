@@ -25,6 +25,7 @@ profile (or, for whitepaper keys, implements the whitepaper's feature).
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import re
 import sys
@@ -340,6 +341,7 @@ _DATETIME_RE = re.compile(
 _HEX_RE = re.compile(r"^[0-9A-Fa-f]+$")
 
 
+@functools.lru_cache(maxsize=4096)  # planners look the same few names up for every station and key
 def lookup(name: str) -> OcppKey | None:
     """The catalogued key called ``name`` (case-insensitive), or None for a vendor or misspelt key.
 

@@ -15,7 +15,18 @@ callback): otherwise each of the several full collections during a 10,000-statio
 record created since the last settle (1.2-1.4 s of such a change's ~7 s of CPU). Frozen
 objects that later become unreachable are still freed by reference counting; only garbage *cycles*
 among them wait for the periodic full pass (`full_every`: unfreeze, collect everything, freeze again),
-which bounds what can accumulate. `stop()` unfreezes, so a stopped controller leaves the interpreter's
+which bounds what can accumulate.
+
+Young collections: the interpreter collects generation 0 every 700 allocations of tracked objects. A
+look keeps its plan, its calls and their futures alive across awaits for milliseconds, so with 100
+applies in flight most of what a young collection scans is still alive: it is promoted, scanned again by
+the next generation-1 collections and counts towards the next full one. Collecting the young generation
+every `young_threshold` (20,000) allocations lets most of that die by reference counting first:
+measured in the 1,000-charger fleet change, 73-83 young and 6-7 middle collections (29-39 ms) per change
+became 0-1 young and 2 middle ones (18-25 ms). A garbage cycle waits at most that many allocations
+longer to be freed.
+
+`stop()` unfreezes and puts the thresholds back, so a stopped controller leaves the interpreter's
 collector as it found it (tests start many controllers in one process).
 
 Boundary: process-wide `gc` state; no I/O.
@@ -39,6 +50,9 @@ class GcSettings:
     settle_every: float = 10.0  # seconds between settles (also done when a revision is taken)
     freeze_after_full: bool = True  # freeze the survivors of the interpreter's own full collections
     full_every: float = 3600.0  # seconds between full collections of everything, frozen objects included
+    # allocations between young (generation 0) collections while the controller runs; the interpreter's
+    # default is 700 (see the module docstring); 0 keeps the interpreter's setting
+    young_threshold: int = 20_000
 
 
 class GcPolicy:
@@ -50,6 +64,7 @@ class GcPolicy:
         self.full_collections = 0
         self.collected_by_full = 0  # unreachable objects found among frozen ones (garbage cycles)
         self.frozen_after_full = 0  # the interpreter's own full collections whose survivors were frozen
+        self._thresholds: tuple[int, ...] | None = None  # the interpreter's, while ours are in force
 
     def settle(self) -> None:
         """Collect the young generations, then freeze what is alive."""
@@ -77,6 +92,9 @@ class GcPolicy:
             self.frozen_after_full += 1
 
     def start(self) -> None:
+        if self.settings.young_threshold > 0 and self._thresholds is None:
+            self._thresholds = gc.get_threshold()
+            gc.set_threshold(self.settings.young_threshold, *self._thresholds[1:])
         if self.settings.freeze and self._task is None:
             self.settle()
             if self.settings.freeze_after_full and self._after_collection not in gc.callbacks:
@@ -102,5 +120,8 @@ class GcPolicy:
             self._task = None
         with contextlib.suppress(ValueError):
             gc.callbacks.remove(self._after_collection)
+        if self._thresholds is not None:
+            gc.set_threshold(*self._thresholds)
+            self._thresholds = None
         if self.settings.freeze:
             gc.unfreeze()

@@ -82,3 +82,50 @@ def test_the_survivors_of_a_full_collection_are_frozen_until_stop() -> None:
                                                   if getattr(cb, "__name__", "") == "_after_collection")
     gc.collect(2)  # no policy any more: nothing is frozen by a full collection
     assert gc.get_freeze_count() == 0
+
+
+def test_young_collections_run_every_young_threshold_allocations_while_the_policy_runs() -> None:
+    interpreter = gc.get_threshold()
+
+    async def run() -> tuple[tuple[int, ...], int, int]:
+        policy = GcPolicy(GcSettings(freeze=False, young_threshold=5_000))
+        policy.start()
+        try:
+            in_force = gc.get_threshold()
+            young = [0]
+
+            def count(phase: str, info: dict[str, int]) -> None:
+                if phase == "start" and info["generation"] == 0:
+                    young[0] += 1
+
+            gc.callbacks.append(count)
+            try:
+                gc.collect()
+                young[0] = 0
+                kept = [Node() for _ in range(20_000)]  # 20,000 tracked allocations that stay alive
+                runs = young[0]
+            finally:
+                gc.callbacks.remove(count)
+            assert len(kept) == 20_000
+            return in_force, runs, 20_000 // 700
+        finally:
+            await policy.stop()
+
+    in_force, runs, at_default = asyncio.run(run())
+    assert in_force == (5_000, *interpreter[1:])
+    assert 2 <= runs <= 4 < at_default  # about 20,000 / 5,000, not 20,000 / 700
+    assert gc.get_threshold() == interpreter  # stop puts the interpreter's thresholds back
+
+
+def test_a_young_threshold_of_zero_keeps_the_interpreters() -> None:
+    interpreter = gc.get_threshold()
+
+    async def run() -> tuple[int, ...]:
+        policy = GcPolicy(GcSettings(freeze=False, young_threshold=0))
+        policy.start()
+        try:
+            return gc.get_threshold()
+        finally:
+            await policy.stop()
+
+    assert asyncio.run(run()) == interpreter
