@@ -601,7 +601,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--call-timeout", type=float, default=30.0)
     ap.add_argument("--tls-cert", default="")
     ap.add_argument("--tls-key", default="")
-    ap.add_argument("--backlog", type=int, default=0, help="bare: listen backlog (0: the asyncio default, 100)")
+    ap.add_argument("--backlog", type=int, default=0,
+                    help="bare: listen backlog (0: the asyncio default, 100; the benchmarks pass the controller's)")
     ap.add_argument("--max-seconds", type=float, default=3600.0, help="stop and exit after this long in any case")
     args = ap.parse_args(argv)
     args.nofile = raise_nofile()

@@ -29,10 +29,10 @@ What runs:
   4. with ``--profile`` (or when a target is missed) one more network-blip storm runs with its first
      ``--profile-seconds`` (60) under cProfile (main-thread CPU) and the top functions are printed.
 
-``--backlog B`` is a what-if, not the product as shipped: both servers listen with backlog B instead of
-asyncio's default of 100 (for the controller, the ``serve`` name its server module imported is rebound in
-this process), to show how much of a storm is the kernel dropping SYNs on a full accept queue and the
-chargers' TCP retransmission backoff (1, 3, 7, 15, 31, 63 s).
+Both servers listen with the controller's listen backlog (``ServerSettings.backlog``, 1,024, capped by
+the kernel's net.core.somaxconn). ``--backlog B`` is a what-if: both listen with B instead (100 is
+asyncio's default, what the controller used before), to show how much of a storm is the kernel dropping
+SYNs on a full accept queue and the chargers' TCP retransmission backoff (1, 3, 7, 15, 31, 63 s).
 
 Exit status: 0 when the benchmark ran, whether or not the targets were met; 1 when it could not run.
 
@@ -46,7 +46,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import functools
 import logging
 import sys
 import time
@@ -93,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=0.0, help="per storm, seconds (default 60 + 0.05 s x N)")
     ap.add_argument("--profile-seconds", type=float, default=60.0, help="profile this much of the storm")
     ap.add_argument("--backlog", type=int, default=0,
-                    help="what-if: listen backlog of both servers (0: as shipped, the asyncio default of 100)")
+                    help="what-if: listen backlog of both servers (0: as shipped, the controller's default)")
     args = ap.parse_args(argv)
     if args.quick:
         args.stations = 1_000
@@ -126,16 +125,15 @@ async def baseline(args: argparse.Namespace, tmp: Path, names: list[str]) -> lis
     return out
 
 
-def with_backlog(backlog: int) -> None:
-    """What-if: the central system's websockets ``serve`` called with a listen backlog (the controller's
-    code is not changed; the name it imported is rebound in this process only)."""
-    import controller.hw.server as server_module
+def somaxconn() -> str:
+    try:
+        return Path("/proc/sys/net/core/somaxconn").read_text().strip()
+    except OSError:
+        return "unknown"
 
-    server_module.serve = functools.partial(server_module.serve, backlog=backlog)  # type: ignore[assignment]
 
-
-def controller_settings(repo: Path, tmp: Path) -> ControllerSettings:
-    return ControllerSettings(repo=repo, db_path=tmp / "chargeops.db", server=ServerSettings(port=0))
+def controller_settings(repo: Path, tmp: Path, backlog: int) -> ControllerSettings:
+    return ControllerSettings(repo=repo, db_path=tmp / "chargeops.db", server=ServerSettings(port=0, backlog=backlog))
 
 
 async def run(args: argparse.Namespace, tmp: Path) -> int:
@@ -153,8 +151,10 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
     if nofile < n + 200:
         raise BenchError(f"RLIMIT_NOFILE {nofile} is too low for {n} connections in this process")
     if args.backlog:
-        with_backlog(args.backlog)
-        print(f"  WHAT-IF: both servers listen with backlog {args.backlog} (the controller's serve() is wrapped)")
+        print(f"  WHAT-IF: both servers listen with backlog {args.backlog}"
+              f" (as shipped: {ServerSettings().backlog})")
+    args.backlog = args.backlog or ServerSettings().backlog
+    print(f"  listen backlog of both servers {args.backlog:,} (net.core.somaxconn {somaxconn()})", flush=True)
 
     base = await baseline(args, tmp, names)
     for b in base:
@@ -165,7 +165,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
     export_keys(names)
     cards = [card_tag(i) for i in range(GROUP_CARDS)]
     write_scale_repo(repo, names, groups={"staff": cards}, access=lambda i, name: ["staff"])
-    ctl = Controller(controller_settings(repo, tmp))
+    ctl = Controller(controller_settings(repo, tmp, args.backlog))
     await ctl.start()
     say(f"controller up on port {ctl.port} (revision {ctl.desired.revision}); RSS {status_kib('VmRSS') / 1024:.0f} MiB",
         t_start)
@@ -204,7 +204,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
         await pool.request({"cmd": "hold", "close": "none"})
         await ctl.stop()
         await pool.request({"cmd": "parked"}, timeout=180.0)
-        ctl = Controller(controller_settings(repo, tmp))
+        ctl = Controller(controller_settings(repo, tmp, args.backlog))
         await ctl.start()
         assert ctl.reconciler is not None
         looks = LookTimes(ctl.reconciler)

@@ -251,7 +251,8 @@ def checkpoint(db: Path) -> str:
 
 async def baseline(args: argparse.Namespace, tmp: Path, names: list[str], cards: list[str],
                    t_start: float) -> Window:
-    bare = await Runner.start(tmp / "bare-server.log", "bare", script=SCALE_RUNNER, env=child_env())
+    bare = await Runner.start(tmp / "bare-server.log", "bare", "--backlog", str(ServerSettings().backlog),
+                              script=SCALE_RUNNER, env=child_env())  # the controller's listen backlog
     pool: RunnerPool | None = None
     try:
         ready = await bare.recv(60.0)

@@ -4,11 +4,12 @@ uvloop (libuv, the loop of Node.js, wrapped in Cython) runs the same asyncio cod
 selector, socket transports and TLS in C. Measured on this project's machine (README, Benchmarks) it takes
 ~10-20 % of the controller's CPU per OCPP round trip in a fleet-wide change and shortens the p99 of
 StartTransaction and StopTransaction in the steady state; but since libuv 1.45 a listening socket accepts
-ONE connection per loop iteration (libuv PR #3696), where asyncio accepts up to the listen backlog (100):
+ONE connection per loop iteration (libuv PR #3696), where asyncio accepts up to the listen backlog:
 when 10,000 chargers reconnect at once the accept queue overflows for longer, the kernel drops SYNs, the
 chargers wait for TCP's retransmission timers, and the storm took 94-126 s to all Synced instead of
-62-65 s. A central system's worst day is that storm (a power cut, a controller restart), so the standard
-loop is the default and uvloop a choice for fleets that value CPU over storm recovery.
+62-65 s (both with a listen backlog of 100; the controller now listens with 1,024, measured on the
+standard loop only). A central system's worst day is that storm (a power cut, a controller restart), so
+the standard loop is the default and uvloop a choice for fleets that value CPU over storm recovery.
 
 Choose with `--event-loop` on `chargeops run` / `demo`, or the environment variable CHARGEOPS_EVENT_LOOP:
 `asyncio` (default) or `uvloop` (an error if it is not installed: `pip install 'chargeops[uvloop]'`).

@@ -230,3 +230,54 @@ def test_a_declared_security_profile_is_reached_step_by_step(tmp_path: Path) -> 
 async def _confirmed(h, identity: str, profile: int) -> bool:  # type: ignore[no-untyped-def]
     rec = await h.store.get_station(identity)
     return rec is not None and rec.security_profile == profile and rec.credentials.pending_key is None
+
+
+def _connected_while_the_loop_is_blocked(port: int, n: int, wait: float) -> int:
+    """Start `n` TCP connects and count those the kernel completed within `wait` s, with the server's event
+    loop blocked (this runs on it): only the listen backlog holds them until the server accepts."""
+    import select
+    import socket
+    import time
+
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", port))
+            socks.append(s)
+        time.sleep(wait)
+        poller = select.poll()
+        for s in socks:
+            poller.register(s, select.POLLOUT)
+        return sum(1 for _, ev in poller.poll(0) if ev & select.POLLOUT and not ev & (select.POLLERR | select.POLLHUP))
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _somaxconn() -> int:
+    try:
+        return int(Path("/proc/sys/net/core/somaxconn").read_text())
+    except (OSError, ValueError):
+        return 0
+
+
+@pytest.mark.skipif(_somaxconn() < 400, reason="the kernel caps listen backlogs below the connects this test makes")
+def test_connects_arriving_while_the_controller_is_busy_wait_in_the_listen_backlog(tmp_path: Path) -> None:
+    """A reconnect storm: connects the kernel cannot queue are dropped and retried by TCP after 1, 3, 7 ...
+    63 s. The controller listens with a backlog of 1,024 (asyncio's default is 100)."""
+    from controller.hw.server import ServerSettings
+
+    desired = desired_of(owner(), station("st-1"))
+
+    async def count(backlog: int | None) -> int:
+        settings = ServerSettings(port=0) if backlog is None else ServerSettings(port=0, backlog=backlog)
+        async with csms(tmp_path / str(backlog), desired, settings=settings) as h:
+            return _connected_while_the_loop_is_blocked(h.central.port, 300, 0.5)
+
+    (tmp_path / "None").mkdir()
+    (tmp_path / "100").mkdir()
+    assert ServerSettings().backlog == 1024
+    assert run(count(None)) == 300  # every connect waits in the backlog until the loop accepts it
+    assert run(count(100)) <= 110  # asyncio's default: the rest were dropped, to be retried after 1 s
