@@ -76,7 +76,7 @@ class ServerSettings:
     # listen backlog: connections the kernel completes and queues while the event loop is busy. asyncio's
     # default of 100 overflows when a fleet reconnects at once: the kernel drops the SYNs and each charger
     # waits for TCP's retransmission (1, 3, 7, 15, 31, 63 s). 10,000 chargers: all Synced in 35-49 s
-    # instead of 64-66 s. Larger is faster still (4,096: 32-47 s) but the bigger bursts of handshakes
+    # instead of 63-66 s. Larger is faster still (4,096: 32-47 s) but the bigger bursts of handshakes
     # leave more memory behind (125 KiB per charger with TLS, over the 120 KiB budget; 113 at 1,024).
     # The kernel caps it at net.core.somaxconn.
     backlog: int = 1024
