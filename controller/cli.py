@@ -63,7 +63,8 @@ def _server_settings(args: argparse.Namespace) -> object:
     return ServerSettings(host=args.host, port=args.port,
                           tls_cert=Path(args.tls_cert) if args.tls_cert else None,
                           tls_key=Path(args.tls_key) if args.tls_key else None,
-                          secrets_dir=Path(args.secrets_dir) if args.secrets_dir else None)
+                          secrets_dir=Path(args.secrets_dir) if args.secrets_dir else None,
+                          backlog=args.listen_backlog or ServerSettings.backlog)
 
 
 def _setup_logging(level: str) -> None:
@@ -216,12 +217,25 @@ def _simulate(args: argparse.Namespace) -> int:
     return simulate_main(args.rest)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number")
+    return value
+
+
 def _add_server_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=9000, help="OCPP websocket port (default 9000; 0 = any free)")
     p.add_argument("--tls-cert", help="certificate (PEM) for wss:// and security profile 2")
     p.add_argument("--tls-key", help="private key (PEM) of --tls-cert")
     p.add_argument("--secrets-dir", help="directory that holds the files named by {file: ...} secret references")
+    p.add_argument("--listen-backlog", type=_positive_int, metavar="N",
+                   help="connections the kernel queues while the controller is busy, e.g. in a reconnect storm "
+                        "(default 1024; capped by net.core.somaxconn)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
 

@@ -114,8 +114,10 @@ def test_validate_of_a_missing_path_exits_1(tmp_path: Path, capsys: pytest.Captu
 
 @pytest.mark.parametrize(
     "argv",
-    [[], ["validate", "--format", "xml", "."], ["frobnicate"], ["render"], ["validate", "--no-such-flag"]],
-    ids=["no-command", "bad-format", "unknown-command", "render-without-path", "unknown-flag"],
+    [[], ["validate", "--format", "xml", "."], ["frobnicate"], ["render"], ["validate", "--no-such-flag"],
+     ["run", ".", "--listen-backlog", "0"], ["run", ".", "--listen-backlog", "many"]],
+    ids=["no-command", "bad-format", "unknown-command", "render-without-path", "unknown-flag", "backlog-zero",
+         "backlog-not-a-number"],
 )
 def test_a_usage_error_exits_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
@@ -247,3 +249,14 @@ def test_the_chargeops_command_runs_as_a_process_and_returns_the_exit_code(valid
                          text=True, timeout=60)
     assert bad.returncode == 1
     assert json.loads(bad.stdout)["errors"] == 3
+
+
+def test_run_takes_the_listen_backlog_from_the_command_line_or_the_default() -> None:
+    from controller.cli import _server_settings, build_parser
+    from controller.hw.server import ServerSettings
+
+    given = _server_settings(build_parser().parse_args(["run", ".", "--listen-backlog", "4096"]))
+    default = _server_settings(build_parser().parse_args(["run", "."]))
+    assert isinstance(given, ServerSettings) and isinstance(default, ServerSettings)
+    assert given.backlog == 4096
+    assert default.backlog == ServerSettings().backlog == 1024
