@@ -263,7 +263,6 @@ def _somaxconn() -> int:
         return 0
 
 
-@pytest.mark.skipif(_somaxconn() < 400, reason="the kernel caps listen backlogs below the connects this test makes")
 def test_connects_arriving_while_the_controller_is_busy_wait_in_the_listen_backlog(tmp_path: Path) -> None:
     """A reconnect storm: connects the kernel cannot queue are dropped and retried by TCP after 1, 3, 7 ...
     63 s. The controller listens with a backlog of 1,024 (asyncio's default is 100)."""
@@ -279,5 +278,7 @@ def test_connects_arriving_while_the_controller_is_busy_wait_in_the_listen_backl
     (tmp_path / "None").mkdir()
     (tmp_path / "100").mkdir()
     assert ServerSettings().backlog == 1024
-    assert run(count(None)) == 300  # every connect waits in the backlog until the loop accepts it
+    cap = _somaxconn() or 4096  # the kernel caps every listen backlog at net.core.somaxconn (4,096 since Linux 5.4)
+    # every connect waits in the backlog until the loop accepts it (at most the kernel's cap of them)
+    assert run(count(None)) >= min(300, cap)
     assert run(count(100)) <= 110  # asyncio's default: the rest were dropped, to be retried after 1 s
