@@ -55,6 +55,29 @@ class GcSettings:
     young_threshold: int = 20_000
 
 
+# The thresholds are process-wide, and controllers may overlap in one process (tests): the interpreter's
+# are saved when the first running policy sets its own and put back when the last one stops.
+_interpreter_thresholds: tuple[int, ...] | None = None
+_threshold_holders = 0
+
+
+def _hold_thresholds(young: int) -> None:
+    global _interpreter_thresholds, _threshold_holders
+    if _threshold_holders == 0:
+        _interpreter_thresholds = gc.get_threshold()
+    _threshold_holders += 1
+    assert _interpreter_thresholds is not None
+    gc.set_threshold(young, *_interpreter_thresholds[1:])
+
+
+def _release_thresholds() -> None:
+    global _interpreter_thresholds, _threshold_holders
+    _threshold_holders -= 1
+    if _threshold_holders == 0 and _interpreter_thresholds is not None:
+        gc.set_threshold(*_interpreter_thresholds)
+        _interpreter_thresholds = None
+
+
 class GcPolicy:
     def __init__(self, settings: GcSettings | None = None):
         self.settings = settings or GcSettings()
@@ -64,7 +87,7 @@ class GcPolicy:
         self.full_collections = 0
         self.collected_by_full = 0  # unreachable objects found among frozen ones (garbage cycles)
         self.frozen_after_full = 0  # the interpreter's own full collections whose survivors were frozen
-        self._thresholds: tuple[int, ...] | None = None  # the interpreter's, while ours are in force
+        self._holds_thresholds = False
 
     def settle(self) -> None:
         """Collect the young generations, then freeze what is alive."""
@@ -92,9 +115,9 @@ class GcPolicy:
             self.frozen_after_full += 1
 
     def start(self) -> None:
-        if self.settings.young_threshold > 0 and self._thresholds is None:
-            self._thresholds = gc.get_threshold()
-            gc.set_threshold(self.settings.young_threshold, *self._thresholds[1:])
+        if self.settings.young_threshold > 0 and not self._holds_thresholds:
+            _hold_thresholds(self.settings.young_threshold)
+            self._holds_thresholds = True
         if self.settings.freeze and self._task is None:
             self.settle()
             if self.settings.freeze_after_full and self._after_collection not in gc.callbacks:
@@ -120,8 +143,8 @@ class GcPolicy:
             self._task = None
         with contextlib.suppress(ValueError):
             gc.callbacks.remove(self._after_collection)
-        if self._thresholds is not None:
-            gc.set_threshold(*self._thresholds)
-            self._thresholds = None
+        if self._holds_thresholds:
+            _release_thresholds()
+            self._holds_thresholds = False
         if self.settings.freeze:
             gc.unfreeze()

@@ -129,3 +129,20 @@ def test_a_young_threshold_of_zero_keeps_the_interpreters() -> None:
             await policy.stop()
 
     assert asyncio.run(run()) == interpreter
+
+
+def test_overlapping_policies_put_the_interpreters_thresholds_back_when_the_last_one_stops() -> None:
+    interpreter = gc.get_threshold()
+
+    async def run() -> tuple[int, ...]:
+        first = GcPolicy(GcSettings(freeze=False, young_threshold=5_000))
+        second = GcPolicy(GcSettings(freeze=False, young_threshold=5_000))
+        first.start()
+        second.start()
+        await first.stop()  # the second still runs: its thresholds stay in force
+        while_second_runs = gc.get_threshold()
+        await second.stop()
+        return while_second_runs
+
+    assert asyncio.run(run()) == (5_000, *interpreter[1:])
+    assert gc.get_threshold() == interpreter
