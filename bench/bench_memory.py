@@ -222,10 +222,11 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
 
 
 async def measure_bare(res: Result, args: argparse.Namespace, tmp: Path, cert: Path, key: Path) -> None:
-    extra = ["--tls-cert", str(cert), "--tls-key", str(key)] if res.tls else []
     from controller.hw.server import ServerSettings
 
-    extra += ["--backlog", str(ServerSettings().backlog)]  # the controller's listen backlog
+    extra = ["--backlog", str(ServerSettings().backlog)]  # the controller's listen backlog
+    if res.tls:
+        extra += ["--tls-cert", str(cert), "--tls-key", str(key)]
     bare = await Runner.start(tmp / f"bare-{res.n}-{res.tls}.log", "bare", *extra, script=SCALE_RUNNER,
                               env=child_env())
     pool: RunnerPool | None = None
