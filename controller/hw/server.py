@@ -46,6 +46,7 @@ from controller.hw.auth import (
 )
 from controller.hw.connection import ConnectionLimits, OcppConnection, websocket_options
 from controller.hw.handlers import Csms, SessionListener, StationHandlers
+from controller.hw.listener import BatchListener, listening_sockets, websockets_protocol_factory
 from controller.hw.port import ChargerPort
 from controller.runtime import eventloop
 from controller.runtime.state import DesiredHolder
@@ -80,6 +81,9 @@ class ServerSettings:
     # leave more memory behind (125 KiB per charger with TLS, over the 120 KiB budget; 113 at 1,024).
     # The kernel caps it at net.core.somaxconn.
     backlog: int = 1024
+    # accept connections with `controller.hw.listener.BatchListener` (up to `backlog` per wake-up, on any
+    # event loop) rather than the loop's own server (uvloop's accepts one per loop iteration)
+    batch_accept: bool = True
 
     @property
     def tls(self) -> bool:
@@ -160,6 +164,7 @@ class CentralSystem:
         self._handshakes: weakref.WeakKeyDictionary[ServerConnection, tuple[str, int, bool]] = (
             weakref.WeakKeyDictionary())
         self._server: Server | None = None
+        self.listener: BatchListener | None = None  # when connections are accepted in batches
         self._on_connect = on_connect or (lambda identity, reason: None)
         self.csms = Csms(desired=desired, store=store, sessions=self.sessions, clock=clock,
                          schedule=self._schedule, known_station=self._known, listeners=list(listeners))
@@ -175,12 +180,29 @@ class CentralSystem:
             ssl_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ssl_ctx.load_cert_chain(str(self.settings.tls_cert), str(self.settings.tls_key))
         opts: dict[str, Any] = websocket_options(self.settings.limits)
-        self._server = await serve(
+        server = serve(
             self._handle, self.settings.host, self.settings.port,
             process_request=self._process_request, select_subprotocol=self._select_subprotocol,
             subprotocols=[SUBPROTOCOL], ssl=ssl_ctx, ping_interval=self.settings.ping_interval,
             ping_timeout=self.settings.ping_timeout, open_timeout=self.settings.open_timeout,
             server_header="chargeops", backlog=self.settings.backlog, **opts)
+        factory = websockets_protocol_factory(server) if self.settings.batch_accept else None
+        if factory is not None:  # accept in batches (uvloop's own server takes one per loop iteration)
+            settings = self.settings
+
+            async def create_server() -> asyncio.Server:
+                socks = listening_sockets(settings.host, settings.port, settings.backlog)
+                listener = BatchListener(asyncio.get_running_loop(), factory, socks, ssl_context=ssl_ctx,
+                                         ssl_handshake_timeout=settings.open_timeout, batch=settings.backlog)
+                await listener.start_serving()
+                self.listener = listener
+                return listener  # type: ignore[return-value]  # the part of asyncio.Server websockets uses
+
+            server.create_server = create_server
+        elif self.settings.batch_accept:
+            log.warning("this version of websockets hides its protocol factory: connections are accepted by "
+                        "the event loop's own server (on uvloop, one per loop iteration)")
+        self._server = await server
         log.info("central system listening on %s://%s:%d (event loop: %s)", "wss" if ssl_ctx else "ws",
                  self.settings.host, self.port, eventloop.name())
 
