@@ -72,20 +72,31 @@ def validate_paths(paths: Sequence[str | os.PathLike[str]], *, revision: str = "
 
 
 def validate_sources(sources: Iterable[tuple[str, bytes]], *, revision: str = "",
-                     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> LoadResult:
-    """Validate in-memory files (name, content), e.g. the YAML files of a git commit's tree."""
+                     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES, cache: FileCache | None = None) -> LoadResult:
+    """Validate in-memory files (name, content), e.g. the YAML files of a git commit's tree.
+
+    With a `cache` (one per source of revisions), files whose bytes are those of the previous load are not
+    parsed, schema-checked or built again (see `FileCache`); the result is the same."""
     diags: list[Diagnostic] = []
     files = []
+    reused: dict[str, _CachedFile] = {}
     for name, data in sources:
         sf = SourceFile(name=name, path=Path(name))
         if len(data) > max_file_bytes:
             diags.append(Diagnostic("file-too-large", f"file is {len(data):,} bytes, more than the limit of "
                                     f"{max_file_bytes:,}", file=name))
             continue
+        hit = cache.lookup(name, data) if cache is not None else None
+        if hit is not None:
+            sf.text, sf.ok = hit.text, True
+            reused[name] = hit
+            files.append(sf)
+            continue
         files.append(parse_bytes(sf, data, diags))
     if not files and not diags:
         diags.append(Diagnostic("no-configs", "no configuration files (*.yaml, *.yml)", file="."))
-    return _finish(files, diags, revision)
+    return _finish(files, diags, revision, cache, reused,
+                   {name: data for name, data in sources} if cache is not None else None)
 
 
 def load_desired(paths: Sequence[str | os.PathLike[str]], *, revision: str = "") -> m.DesiredState:
@@ -119,19 +130,89 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _finish(files: list[SourceFile], diags: list[Diagnostic], revision: str) -> LoadResult:
+# ------------------------------------------------------------------------------------------ file cache
+
+
+class _Doc:
+    """One schema-valid document on its way into the desired state: its source document until the kinds
+    that are many (stations, access groups, card lists) are built, then only what was built from it."""
+
+    __slots__ = ("built", "doc", "kind", "src")
+
+    def __init__(self, kind: str, doc: dict[str, Any] | None, src: m.Src):
+        self.kind = kind
+        self.doc = doc
+        self.src = src
+        self.built: Any = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _CachedFile:
+    digest: bytes
+    text: str
+    docs: tuple[_Doc, ...]
+    ndocs: int
+
+
+class FileCache:
+    """What a load worked out from each file that had no diagnostic of its own, for the next load.
+
+    A revision usually changes a file or two of a repository; the others (10,000 stations, thousands of
+    cards) come back byte for byte. For those, the next load skips decoding, YAML parsing, the idTag
+    quoting scan, the envelope and schema checks, and building the model objects of stations, access
+    groups and card lists (frozen, so the new desired state shares them with the old one); the semantic
+    checks still run over the whole repository, since a change in one file can break a reference in
+    another. Entries are kept for the files of the last load only, keyed by name and SHA-256 of the bytes.
+    Files with any diagnostic are never cached (they are read again, and their diagnostics reported again).
+    """
+
+    def __init__(self) -> None:
+        self._files: dict[str, _CachedFile] = {}
+        self.hits = 0  # files reused (for tests and metrics)
+        self.misses = 0
+
+    @staticmethod
+    def digest(data: bytes) -> bytes:
+        return hashlib.sha256(data).digest()
+
+    def lookup(self, name: str, data: bytes) -> _CachedFile | None:
+        hit = self._files.get(name)
+        if hit is not None and hit.digest == self.digest(data):
+            self.hits += 1
+            return hit
+        self.misses += 1
+        return None
+
+    def replace(self, files: dict[str, _CachedFile]) -> None:
+        self._files = files
+
+
+def _finish(files: list[SourceFile], diags: list[Diagnostic], revision: str, cache: FileCache | None = None,
+            reused: dict[str, _CachedFile] | None = None, data: dict[str, bytes] | None = None) -> LoadResult:
     with _gc_paused():
-        return _finish_checked(files, diags, revision)
+        return _finish_checked(files, diags, revision, cache, reused or {}, data or {})
 
 
-def _finish_checked(files: list[SourceFile], diags: list[Diagnostic], revision: str) -> LoadResult:
-    by_kind: dict[str, list[tuple[dict[str, Any], m.Src]]] = {k: [] for k in _LABELS}
+def _finish_checked(files: list[SourceFile], diags: list[Diagnostic], revision: str, cache: FileCache | None,
+                    reused: dict[str, _CachedFile], data: dict[str, bytes]) -> LoadResult:
+    by_kind: dict[str, list[_Doc]] = {k: [] for k in _LABELS}
     broken: dict[str, set[str]] = {}
     ndocs = 0
     unsure_owner = any(not sf.ok for sf in files)  # an unreadable file may hold the Owner
+    keep: dict[str, _CachedFile] = {}
     for sf in files:
         if not sf.ok:
             continue
+        hit = reused.get(sf.name)
+        if hit is not None:
+            for d in hit.docs:
+                by_kind[d.kind].append(d)
+            ndocs += hit.ndocs
+            keep[sf.name] = hit
+            continue
+        before = len(diags)
+        docs: list[_Doc] = []
+        n_before = ndocs
         scan_unquoted_id_tags(sf, diags)
         for i, doc in enumerate(sf.documents):
             if doc is None:
@@ -142,7 +223,9 @@ def _finish_checked(files: list[SourceFile], diags: list[Diagnostic], revision: 
                 unsure_owner |= isinstance(doc, dict) and doc.get("kind") == "Owner"
                 continue
             if validate_document(kind, doc, sf.name, i, diags):
-                by_kind[kind].append((doc, m.Src(sf.name, i)))
+                entry = _Doc(kind, doc, m.Src(sf.name, i))
+                by_kind[kind].append(entry)
+                docs.append(entry)
             else:
                 name = doc.get("metadata", {}).get("name") if isinstance(doc.get("metadata"), dict) else None
                 if isinstance(name, str):
@@ -151,9 +234,13 @@ def _finish_checked(files: list[SourceFile], diags: list[Diagnostic], revision: 
                     g = doc["spec"].get("group")
                     if isinstance(g, str):
                         broken.setdefault("access group", set()).add(g)
+        if cache is not None and len(diags) == before and sf.name in data:
+            keep[sf.name] = _CachedFile(FileCache.digest(data[sf.name]), sf.text, tuple(docs), ndocs - n_before)
     if unsure_owner:
         broken.setdefault("owner", set()).add("?")
     desired = _build(files, by_kind, broken, diags, revision)
+    if cache is not None:
+        cache.replace(keep)
     resolve(diags, {sf.name: sf.text for sf in files if sf.ok})
     _dedupe(diags)
     diags.sort(key=Diagnostic.sort_key)
@@ -161,9 +248,22 @@ def _finish_checked(files: list[SourceFile], diags: list[Diagnostic], revision: 
     return LoadResult(desired if ok else None, diags, files=len(files), documents=ndocs)
 
 
-def _build(files: list[SourceFile], by_kind: dict[str, list[tuple[dict[str, Any], m.Src]]],
+def _built(entry: _Doc, make: Any) -> Any:
+    """What `make(doc, src)` builds from the entry's document, built once (see `FileCache`); the
+    document itself is dropped then."""
+    if entry.doc is not None:
+        entry.built = make(entry.doc, entry.src)
+        entry.doc = None
+    return entry.built
+
+
+def _docs(entries: list[_Doc]) -> list[tuple[dict[str, Any], m.Src]]:
+    return [(e.doc, e.src) for e in entries if e.doc is not None]
+
+
+def _build(files: list[SourceFile], by_kind: dict[str, list[_Doc]],
            broken: dict[str, set[str]], diags: list[Diagnostic], revision: str) -> m.DesiredState | None:
-    owners = [build.owner(d, src) for d, src in by_kind["Owner"]]
+    owners = [build.owner(d, src) for d, src in _docs(by_kind["Owner"])]
     if len(owners) > 1:
         for o in owners[1:]:
             diags.append(Diagnostic("duplicate-owner", f"a second Owner document ({o.name!r}); a repository "
@@ -177,34 +277,27 @@ def _build(files: list[SourceFile], by_kind: dict[str, list[tuple[dict[str, Any]
                                     hint="add owner.yaml with kind: Owner (name, timezone, country, currency, "
                                     "ocpi, plans)"))
         # a permissive stand-in so the other documents are still checked in this run
-        plans = {d["spec"]["activation"]["plan"] for d, _ in by_kind["Station"] if "activation" in d["spec"]}
+        plans = {s.activation.plan for s in (_built(e, build.station) for e in by_kind["Station"])
+                 if s.activation is not None}
         owner = m.Owner("unknown", "unknown", "UTC", "NL", "EUR", "NL", "XXX",
                         tuple(m.Plan(p) for p in sorted(plans)), m.Billing(enabled=True), m.DataRetention(),
                         m.Rollout(), m.Safety(), m.StationSettings(), m.Src("", 0))
     else:
         owner = owners[0]
 
-    tariffs = [build.tariff(d, src, owner.currency) for d, src in by_kind["Tariff"]]
-    groups = [build.group(d, src) for d, src in by_kind["AccessGroup"]]
-    policies = [build.reservation_policy(d, src) for d, src in by_kind["ReservationPolicy"]]
-    profiles = [build.profile(d, src) for d, src in by_kind["StationProfile"]]
-    stations = [build.station(d, src) for d, src in by_kind["Station"]]
-    card_lists = []
+    tariffs = [build.tariff(d, src, owner.currency) for d, src in _docs(by_kind["Tariff"])]
+    policies = [build.reservation_policy(d, src) for d, src in _docs(by_kind["ReservationPolicy"])]
+    profiles = [build.profile(d, src) for d, src in _docs(by_kind["StationProfile"])]
+    stations = [_built(e, build.station) for e in by_kind["Station"]]
+    group_parts = [_built(e, _group) for e in by_kind["AccessGroup"]]
+    list_parts = [_built(e, _card_list) for e in by_kind["CardList"]]
+    groups = [g for g, _, _ in group_parts]
+    card_lists = [c for c, _, _ in list_parts]
     cards: list[tuple[m.Card, tuple[str | int, ...]]] = []
     invalid_dates: list[tuple[m.Src, tuple[str | int, ...], str]] = []
-
-    def take(items: list[dict[str, Any]], group: str, src: m.Src) -> None:
-        for i, card in build.cards(items, group, src):
-            cards.append((card, ("spec", "cards", i, "idTag")))
-            vu = items[i].get("validUntil")
-            if vu is not None and card.valid_until is None:
-                invalid_dates.append((src, ("spec", "cards", i, "validUntil"), vu))
-
-    for (d, src), g in zip(by_kind["AccessGroup"], groups, strict=True):
-        take(d["spec"].get("cards", []), g.name, src)
-    for d, src in by_kind["CardList"]:
-        card_lists.append(m.CardList(d["metadata"]["name"], d["spec"]["group"], src))
-        take(d["spec"]["cards"], d["spec"]["group"], src)
+    for _, some_cards, some_dates in (*group_parts, *list_parts):
+        cards.extend(some_cards)
+        invalid_dates.extend(some_dates)
 
     card_map: dict[str, m.Card] = {}
     for card, _ in cards:
@@ -225,6 +318,34 @@ def _build(files: list[SourceFile], by_kind: dict[str, list[tuple[dict[str, Any]
     }
     check_all(ds, parts, cards, invalid_dates, diags, broken)
     return ds if owners else None
+
+
+_CardPaths = tuple[tuple[m.Card, tuple[str | int, ...]], ...]
+_BadDates = tuple[tuple[m.Src, tuple[str | int, ...], str], ...]
+
+
+def _cards(items: list[dict[str, Any]], group: str, src: m.Src) -> tuple[_CardPaths, _BadDates]:
+    """The cards of a group or card list, with the path of each idTag, and the validUntil dates that are
+    not dates (reported by the semantic checks)."""
+    cards = []
+    invalid: list[tuple[m.Src, tuple[str | int, ...], str]] = []
+    for i, card in build.cards(items, group, src):
+        cards.append((card, ("spec", "cards", i, "idTag")))
+        vu = items[i].get("validUntil")
+        if vu is not None and card.valid_until is None:
+            invalid.append((src, ("spec", "cards", i, "validUntil"), vu))
+    return tuple(cards), tuple(invalid)
+
+
+def _group(d: dict[str, Any], src: m.Src) -> tuple[m.AccessGroup, _CardPaths, _BadDates]:
+    g = build.group(d, src)
+    cards, bad = _cards(d["spec"].get("cards", []), g.name, src)
+    return g, cards, bad
+
+
+def _card_list(d: dict[str, Any], src: m.Src) -> tuple[m.CardList, _CardPaths, _BadDates]:
+    cards, bad = _cards(d["spec"]["cards"], d["spec"]["group"], src)
+    return m.CardList(d["metadata"]["name"], d["spec"]["group"], src), cards, bad
 
 
 def _dedupe(diags: list[Diagnostic]) -> None:

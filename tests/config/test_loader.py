@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from controller.config import LoadResult, validate_paths, validate_sources
+from controller.config.loader import FileCache
 
-from .ownerrepo import card, codes, desired, dump, group, load, only, owner, sources, station, tariff
+from .ownerrepo import card, codes, desired, dump, group, load, only, owner, profile, sources, station, tariff
 
 OWNER_YAML = dump(owner())
 TARIFF_YAML = dump(tariff())
@@ -479,3 +480,65 @@ def test_a_valid_repository_has_no_diagnostics_and_a_desired_state() -> None:
     assert result.diagnostics == []
     assert result.desired is not None
     assert result.desired.card("04a3b2c1d0e9f8") is not None
+
+
+# --- the file cache: a revision that changes one file does not parse and build the others again ---------
+
+def _fleet(heartbeat: int, *, with_profile: bool = True, cards: int = 3) -> list[tuple[str, bytes]]:
+    stations = [station(f"st-{i}", f"CP-{i}", profiles=["fleet"] if with_profile else []) for i in range(1, 6)]
+    files = [("owner.yaml", OWNER_YAML), ("tariffs.yaml", TARIFF_YAML), ("stations.yaml", dump(*stations)),
+             ("cards.yaml", dump(group("staff", *[card(f"TAG{i:04d}", f"drv-{i:04d}") for i in range(cards)])))]
+    if with_profile:
+        files.append(("profiles.yaml", dump(profile("fleet", {"ocppConfiguration": {"HeartbeatInterval": heartbeat}}))))
+    return [(name, text.encode()) for name, text in files]
+
+
+def _same(a: LoadResult, b: LoadResult) -> None:
+    assert a.desired == b.desired
+    assert [(d.code, d.file, d.line, d.column, d.message) for d in a.diagnostics] == [
+        (d.code, d.file, d.line, d.column, d.message) for d in b.diagnostics]
+    assert (a.files, a.documents) == (b.files, b.documents)
+
+
+def test_with_a_file_cache_only_changed_files_are_read_again_and_the_result_is_the_same() -> None:
+    cache = FileCache()
+    first = validate_sources(_fleet(300), cache=cache)
+    assert first.desired is not None and (cache.hits, cache.misses) == (0, 5)
+    again = validate_sources(_fleet(600), cache=cache)
+    assert (cache.hits, cache.misses) == (4, 6)  # only profiles.yaml changed
+    _same(again, validate_sources(_fleet(600)))
+    assert again.desired is not None
+    assert again.desired.profiles["fleet"].settings != first.desired.profiles["fleet"].settings
+    # the unchanged stations are the very objects of the previous revision (frozen: nothing to copy)
+    assert again.desired.stations["st-1"] is first.desired.stations["st-1"]
+    assert again.desired.cards == first.desired.cards
+
+
+def test_a_change_in_one_file_reports_the_errors_it_causes_in_cached_files_at_their_lines() -> None:
+    cache = FileCache()
+    assert validate_sources(_fleet(300), cache=cache).ok
+    broken = validate_sources(_fleet(300, with_profile=False)[:2] + _fleet(300)[2:4], cache=cache)
+    fresh = validate_sources(_fleet(300, with_profile=False)[:2] + _fleet(300)[2:4])
+    _same(broken, fresh)
+    refs = only(broken, "unknown-reference")
+    assert len(refs) == 5 and all(d.file == "stations.yaml" and d.line for d in refs)
+    # and back: the profile returns, the stations file was never parsed again
+    assert validate_sources(_fleet(300), cache=cache).ok
+    assert cache.misses == 6
+
+
+def test_files_with_a_diagnostic_of_their_own_are_not_cached_and_report_it_every_time() -> None:
+    cache = FileCache()
+    files = [("owner.yaml", OWNER_YAML.encode()), ("cards.yaml", CARDS_BLOCK.encode())]
+    one, two = validate_sources(files, cache=cache), validate_sources(files, cache=cache)
+    assert cache.hits == 1  # owner.yaml only
+    _same(one, two)
+    assert [(d.line, d.column) for d in only(two, "idtag-unquoted")] == [(7, 14), (9, 15)]
+
+
+def test_a_file_cache_keeps_only_the_files_of_the_last_load() -> None:
+    cache = FileCache()
+    validate_sources(_fleet(300, cards=3), cache=cache)
+    validate_sources(_fleet(300, cards=4), cache=cache)  # cards.yaml changed: its old entry is dropped
+    validate_sources(_fleet(300, cards=3), cache=cache)
+    assert (cache.hits, cache.misses) == (8, 7)

@@ -40,7 +40,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from controller.config.diagnostics import Diagnostic
-from controller.config.loader import LoadResult, validate_sources
+from controller.config.loader import FileCache, LoadResult, validate_sources
 from controller.config.source import YAML_SUFFIXES
 
 from .events import RevisionEvent, Sink, SourceStatus, deliver, utc_now
@@ -112,9 +112,9 @@ def read_snapshot(root: Path) -> Snapshot:
     return Snapshot(tuple(files), h.hexdigest(), tuple(problems))
 
 
-def load_snapshot(snap: Snapshot) -> LoadResult:
-    """Validate a snapshot (blocking: run it in a worker thread)."""
-    result = validate_sources(snap.files, revision=snap.revision)
+def load_snapshot(snap: Snapshot, cache: FileCache | None = None) -> LoadResult:
+    """Validate a snapshot (blocking: run it in a worker thread); `cache`: see `FileCache`."""
+    result = validate_sources(snap.files, revision=snap.revision, cache=cache)
     if snap.problems:
         return LoadResult(None, [*snap.problems, *result.diagnostics], result.files, result.documents)
     return result
@@ -196,6 +196,7 @@ class DirectorySource:
         self._tasks: list[asyncio.Task[None]] = []
         self._revision: str | None = None
         self.loads = 0  # validations run (for tests and metrics)
+        self.file_cache = FileCache()  # unchanged files are not parsed and built again (one load at a time)
         self.status = SourceStatus(kind="directory", location=self.root.as_posix())
 
     async def start(self) -> None:
@@ -303,7 +304,7 @@ class DirectorySource:
         self.status = dataclasses.replace(self.status, last_success_at=self.clock(), consecutive_failures=0)
         if snap.revision == self._revision:
             return
-        result = await asyncio.to_thread(load_snapshot, snap)
+        result = await asyncio.to_thread(load_snapshot, snap, self.file_cache)
         self.loads += 1
         first = self._revision is None
         self._revision = snap.revision

@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from controller.config.loader import validate_sources
+from controller.config.loader import FileCache, validate_sources
 
 from .events import RevisionEvent, Sink, SourceStatus, deliver, redact_url, utc_now
 
@@ -98,6 +98,7 @@ class GitSource:
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._sha: str | None = None
+        self.file_cache = FileCache()  # unchanged files are not parsed and built again (one check at a time)
         self.fetches = 0  # child processes run (for tests and metrics)
         self.status = SourceStatus(kind="git", location=redact_url(url), ref=str(self.ref), mode="interval")
 
@@ -163,7 +164,7 @@ class GitSource:
             result = None
             if files is not None and sha != self._sha:
                 sources = [(str(name), base64.b64decode(data)) for name, data in files]
-                result = await asyncio.to_thread(validate_sources, sources, revision=sha)
+                result = await asyncio.to_thread(validate_sources, sources, revision=sha, cache=self.file_cache)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
