@@ -240,9 +240,9 @@ def _add_server_args(p: argparse.ArgumentParser) -> None:
 
 
 def _add_loop_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--event-loop", choices=["asyncio", "uvloop"], default=None,
-                   help="event loop: asyncio (the default) or uvloop (less CPU, slower reconnect storms; "
-                        "see README) (or CHARGEOPS_EVENT_LOOP)")
+    p.add_argument("--event-loop", choices=["auto", "asyncio", "uvloop"], default=None,
+                   help="event loop: auto (the default: uvloop where installed, less CPU; see README), "
+                        "uvloop or asyncio (or CHARGEOPS_EVENT_LOOP)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,6 +1,6 @@
-"""The suite runs on the event loop `chargeops run` picks (controller.runtime.eventloop): the standard
-asyncio loop unless CHARGEOPS_EVENT_LOOP says otherwise; `CHARGEOPS_EVENT_LOOP=uvloop python -m pytest`
-runs the whole suite on uvloop (it passes there too).
+"""The suite runs on the event loop `chargeops run` picks (controller.runtime.eventloop): uvloop where it
+is installed, unless CHARGEOPS_EVENT_LOOP says otherwise; `CHARGEOPS_EVENT_LOOP=asyncio python -m pytest`
+runs the whole suite on the standard loop (it passes there too).
 """
 
 from __future__ import annotations

@@ -1,18 +1,16 @@
-"""The event loop the controller runs on: the standard asyncio loop by default, uvloop on request.
+"""The event loop the controller runs on: uvloop where it is installed, the standard asyncio loop otherwise.
 
 uvloop (libuv, the loop of Node.js, wrapped in Cython) runs the same asyncio code with the loop, its
 selector, socket transports and TLS in C. Measured on this project's machine (README, Benchmarks) it takes
-~10-20 % of the controller's CPU per OCPP round trip in a fleet-wide change and shortens the p99 of
-StartTransaction and StopTransaction in the steady state; but since libuv 1.45 a listening socket accepts
-ONE connection per loop iteration (libuv PR #3696), where asyncio accepts up to the listen backlog:
-when 10,000 chargers reconnect at once the accept queue overflows for longer, the kernel drops SYNs, the
-chargers wait for TCP's retransmission timers, and the storm took 94-126 s to all Synced instead of
-62-65 s (both with a listen backlog of 100; the controller now listens with 1,024, measured on the
-standard loop only). A central system's worst day is that storm (a power cut, a controller restart), so
-the standard loop is the default and uvloop a choice for fleets that value CPU over storm recovery.
+~10-20 % of the controller's CPU per OCPP round trip in a fleet-wide change, shortens the p99 of
+StartTransaction and StopTransaction in the steady state, and keeps TLS connections smaller. Its own
+server accepts one connection per loop iteration (libuv >= 1.45), which made reconnect storms slow (94-126 s
+to all Synced with 10,000 chargers); the central system accepts connections itself, in batches
+(`controller.hw.listener`), so storms are faster on uvloop than on the standard loop.
 
-Choose with `--event-loop` on `chargeops run` / `demo`, or the environment variable CHARGEOPS_EVENT_LOOP:
-`asyncio` (default) or `uvloop` (an error if it is not installed: `pip install 'chargeops[uvloop]'`).
+uvloop is a dependency on Linux and macOS (not on Windows). Choose with `--event-loop` on `chargeops run` /
+`demo`, or the environment variable CHARGEOPS_EVENT_LOOP: `auto` (default: uvloop if installed, else
+asyncio), `uvloop` (an error if it is not installed) or `asyncio`.
 
 Boundary: picks a loop factory and runs one coroutine on it; nothing else of the controller depends on
 which loop runs.
@@ -28,8 +26,8 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-CHOICES = ("asyncio", "uvloop")
-DEFAULT = "asyncio"
+CHOICES = ("auto", "asyncio", "uvloop")
+DEFAULT = "auto"
 ENV = "CHARGEOPS_EVENT_LOOP"
 
 
@@ -42,15 +40,18 @@ def uvloop_available() -> bool:
 
 
 def resolve(choice: str | None = None) -> str:
-    """`asyncio` or `uvloop`: the loop `choice` (else $CHARGEOPS_EVENT_LOOP, else the default) names."""
+    """`asyncio` or `uvloop`: the loop `choice` (else $CHARGEOPS_EVENT_LOOP, else the default) names;
+    `auto` is uvloop where it is installed."""
     raw = choice if choice is not None else os.environ.get(ENV) or DEFAULT
     wanted = raw.strip().lower()
     if wanted not in CHOICES:
         raise EventLoopError(f"event loop {raw!r} is not one of {', '.join(CHOICES)}"
                              + (f" (from {ENV})" if choice is None else ""))
+    if wanted == "auto":
+        return "uvloop" if uvloop_available() else "asyncio"
     if wanted == "uvloop" and not uvloop_available():
         raise EventLoopError("event loop 'uvloop' asked for, but uvloop is not installed "
-                             "(pip install 'chargeops[uvloop]', or choose 'asyncio')")
+                             "(pip install uvloop; it is not available on Windows), or choose 'asyncio'")
     return wanted
 
 

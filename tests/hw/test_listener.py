@@ -8,6 +8,7 @@ import asyncio
 import os
 import resource
 import socket
+import subprocess
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -90,17 +91,16 @@ def test_out_of_file_descriptors_accepting_pauses_and_every_connection_is_accept
         await listener.start_serving()
         port = listener.sockets[0].getsockname()[1]
         # the clients live in another process: only the server's descriptors count against its limit
-        child = await asyncio.create_subprocess_exec(
-            sys.executable, "-c",
-            "import socket, sys, time\n"
-            f"s = [socket.create_connection(('127.0.0.1', {port})) for _ in range(30)]\n"
-            "print('ok', flush=True); time.sleep(30)",
-            stdout=asyncio.subprocess.PIPE)
+        child = subprocess.Popen(
+            [sys.executable, "-c", "import socket, sys, time\n"
+             f"s = [socket.create_connection(('127.0.0.1', {port})) for _ in range(30)]\n"
+             "print('ok', flush=True); time.sleep(30)"], stdout=subprocess.PIPE)
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + 4, hard))
             assert child.stdout is not None
-            assert (await asyncio.wait_for(child.stdout.readline(), 10)).startswith(b"ok")
+            line = await asyncio.wait_for(asyncio.to_thread(child.stdout.readline), 10)
+            assert line.startswith(b"ok")
             await wait_until(lambda: listener.pauses >= 1, 5, "accepting paused")
             assert listener.accepted < 30 and not listener.is_serving()
         finally:
@@ -110,7 +110,7 @@ def test_out_of_file_descriptors_accepting_pauses_and_every_connection_is_accept
             assert listener.is_serving()
         finally:
             child.kill()
-            await child.wait()
+            child.wait()
             for proto in Counting.made:
                 proto.transport.close()
             listener.close()

@@ -22,15 +22,22 @@ async def _loop_name() -> str:
     return eventloop.name()
 
 
-def test_the_standard_loop_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_uvloop_is_the_default_where_installed_and_the_standard_loop_otherwise(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(eventloop.ENV, raising=False)
+    assert eventloop.uvloop_available()  # a dependency on Linux and macOS
+    assert eventloop.resolve() == "uvloop"
+    assert eventloop.run(_loop_name()) == "uvloop"
+    monkeypatch.setenv(eventloop.ENV, "auto")
+    assert eventloop.resolve() == "uvloop"
+    monkeypatch.setattr(eventloop, "uvloop_available", lambda: False)  # e.g. Windows
     assert eventloop.resolve() == "asyncio"
     assert eventloop.run(_loop_name()) == "asyncio"
 
 
-def test_uvloop_is_chosen_by_argument_or_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_loop_is_chosen_by_argument_or_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(eventloop.ENV, raising=False)
-    assert eventloop.uvloop_available()  # in the dev extra: the tests run the controller on both loops
+    assert eventloop.uvloop_available()
     assert eventloop.run(_loop_name(), "uvloop") == "uvloop"
     monkeypatch.setenv(eventloop.ENV, " UVLoop ")
     assert eventloop.run(_loop_name()) == "uvloop"
@@ -40,13 +47,14 @@ def test_uvloop_is_chosen_by_argument_or_environment(monkeypatch: pytest.MonkeyP
 def test_uvloop_asked_for_but_missing_is_an_error_that_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(eventloop, "uvloop_available", lambda: False)
     assert eventloop.resolve("asyncio") == "asyncio"
-    with pytest.raises(eventloop.EventLoopError, match=r"uvloop is not installed \(pip install 'chargeops\[uvloop\]'"):
+    with pytest.raises(eventloop.EventLoopError, match=r"uvloop is not installed \(pip install uvloop; it is not "
+                                                       r"available on Windows\), or choose 'asyncio'"):
         eventloop.resolve("uvloop")
 
 
 def test_an_unknown_loop_is_an_error_that_names_where_it_came_from(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(eventloop.ENV, "trio")
-    with pytest.raises(eventloop.EventLoopError, match=r"'trio' is not one of asyncio, uvloop \(from "
+    with pytest.raises(eventloop.EventLoopError, match=r"'trio' is not one of auto, asyncio, uvloop \(from "
                                                        + eventloop.ENV):
         eventloop.resolve()
     coro = _loop_name()
@@ -100,6 +108,6 @@ def test_chargeops_run_with_a_bad_loop_in_the_environment_exits_2_and_says_why(t
     done = subprocess.run([sys.executable, "-m", "controller.cli", "run", str(repo), "--db", str(tmp_path / "c.db")],
                           env={**os.environ, eventloop.ENV: "trio"}, capture_output=True, text=True, timeout=30)
     assert done.returncode == 2
-    assert "chargeops run: event loop 'trio' is not one of asyncio, uvloop" in done.stderr
+    assert "chargeops run: event loop 'trio' is not one of auto, asyncio, uvloop" in done.stderr
     assert time.monotonic() - started < 30
     assert not (tmp_path / "c.db").exists()  # nothing was started
