@@ -24,9 +24,9 @@ What runs, for N = 1,000 and 10,000 (``--quick``: 1,000 only), without and with 
      chargers connect, and the top allocation sites of what the connected fleet added are printed.
 
 TLS: a self-signed EC P-256 certificate for 127.0.0.1 made with the openssl CLI; the chargers trust it
-through ``SSL_CERT_FILE``. The controller runs on the event loop ``chargeops run`` picks (the standard
-loop by default; CHARGEOPS_EVENT_LOOP=uvloop for uvloop, whose TLS transport is its own); the chargers and
-the bare baseline use the standard library's loop and ssl transport.
+through ``SSL_CERT_FILE``. The controller runs on the event loop ``chargeops run`` picks (uvloop, whose
+TLS transport is its own, where installed; CHARGEOPS_EVENT_LOOP=asyncio for the standard loop); the
+chargers and the bare baseline use the standard library's loop and ssl transport.
 
 Exit status: 0 when the benchmark ran, whether or not the targets were met; 1 when it could not run.
 

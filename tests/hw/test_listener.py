@@ -139,3 +139,23 @@ def test_the_central_system_accepts_chargers_through_the_batch_listener(tmp_path
             assert h.central.listener is not None and h.central.listener.accepted >= 2
 
     run(scenario())
+
+
+@pytest.mark.parametrize("choice", LOOPS)
+def test_each_wake_up_accepts_at_most_the_batch_and_the_rest_follow(choice: str) -> None:
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        listener = BatchListener(loop, Counting, listening_sockets("127.0.0.1", 0, 512), batch=50)
+        await listener.start_serving()
+        clients = connect_blocking(listener.sockets[0].getsockname()[1], 200)
+        try:
+            await iterations(3)
+            assert 50 <= listener.accepted <= 150 and listener.accepted % 50 == 0
+            await wait_until(lambda: len(Counting.made) == 200, 5, "every connection made")
+        finally:
+            for s in clients:
+                s.close()
+            listener.close()
+            await listener.wait_closed()
+
+    on_loop(choice, scenario)
