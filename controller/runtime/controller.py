@@ -91,7 +91,7 @@ class Controller:
         if taken and self.reconciler is not None:
             self.reconciler.committed_at[event.revision] = event.committed_at or utc_now()
             self.reconciler.on_revision()
-            self.gc.settle()  # the new desired state is long-lived: out of the collector's way
+            self.gc.settle(collect=False)  # the new desired state is long-lived: out of the collector's way
 
     async def start(self) -> None:
         s = self.settings

@@ -89,11 +89,16 @@ class GcPolicy:
         self.frozen_after_full = 0  # the interpreter's own full collections whose survivors were frozen
         self._holds_thresholds = False
 
-    def settle(self) -> None:
-        """Collect the young generations, then freeze what is alive."""
+    def settle(self, *, collect: bool = True) -> None:
+        """Collect the young generations, then freeze what is alive.
+
+        `collect=False` freezes without the scan: for a revision just taken, whose objects are all alive,
+        scanning the young generations first cost ~15 ms per revision at 1,000 stations (~4 % of the
+        fleet change's CPU). Garbage cycles among what is frozen then wait for the periodic full pass."""
         if not self.settings.freeze:
             return
-        gc.collect(1)
+        if collect:
+            gc.collect(1)
         gc.freeze()
         self.settles += 1
 

@@ -146,3 +146,25 @@ def test_overlapping_policies_put_the_interpreters_thresholds_back_when_the_last
 
     assert asyncio.run(run()) == (5_000, *interpreter[1:])
     assert gc.get_threshold() == interpreter
+
+
+def test_settling_without_a_collection_freezes_young_garbage_cycles_until_the_full_pass() -> None:
+    policy = GcPolicy(GcSettings(freeze=True))
+    gc.disable()
+    try:
+        young = _cycle()
+        gone = weakref.ref(young)
+        del young  # garbage, but only a collection can tell
+        policy.settle(collect=False)
+        assert gone() is not None and policy.settles == 1
+        gc.collect()  # frozen: skipped
+        assert gone() is not None
+        assert policy.full() >= 2 and gone() is None
+        young = _cycle()
+        gone = weakref.ref(young)
+        del young
+        policy.settle()  # the default collects the young generations first: the cycle is freed
+        assert gone() is None
+    finally:
+        gc.enable()
+        gc.unfreeze()
