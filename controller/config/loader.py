@@ -80,13 +80,17 @@ def validate_sources(sources: Iterable[tuple[str, bytes]], *, revision: str = ""
     diags: list[Diagnostic] = []
     files = []
     reused: dict[str, _CachedFile] = {}
+    digests: dict[str, bytes] = {}
     for name, data in sources:
         sf = SourceFile(name=name, path=Path(name))
         if len(data) > max_file_bytes:
             diags.append(Diagnostic("file-too-large", f"file is {len(data):,} bytes, more than the limit of "
                                     f"{max_file_bytes:,}", file=name))
             continue
-        hit = cache.lookup(name, data) if cache is not None else None
+        hit = None
+        if cache is not None:
+            digests[name] = FileCache.digest(data)
+            hit = cache.lookup(name, digests[name])
         if hit is not None:
             sf.text, sf.ok = hit.text, True
             reused[name] = hit
@@ -95,8 +99,7 @@ def validate_sources(sources: Iterable[tuple[str, bytes]], *, revision: str = ""
         files.append(parse_bytes(sf, data, diags))
     if not files and not diags:
         diags.append(Diagnostic("no-configs", "no configuration files (*.yaml, *.yml)", file="."))
-    return _finish(files, diags, revision, cache, reused,
-                   {name: data for name, data in sources} if cache is not None else None)
+    return _finish(files, diags, revision, cache, reused, digests)
 
 
 def load_desired(paths: Sequence[str | os.PathLike[str]], *, revision: str = "") -> m.DesiredState:
@@ -175,9 +178,10 @@ class FileCache:
     def digest(data: bytes) -> bytes:
         return hashlib.sha256(data).digest()
 
-    def lookup(self, name: str, data: bytes) -> _CachedFile | None:
+    def lookup(self, name: str, digest: bytes) -> _CachedFile | None:
+        """The entry of the file `name` whose bytes have this `digest` (see `digest`), if kept."""
         hit = self._files.get(name)
-        if hit is not None and hit.digest == self.digest(data):
+        if hit is not None and hit.digest == digest:
             self.hits += 1
             return hit
         self.misses += 1
@@ -188,13 +192,13 @@ class FileCache:
 
 
 def _finish(files: list[SourceFile], diags: list[Diagnostic], revision: str, cache: FileCache | None = None,
-            reused: dict[str, _CachedFile] | None = None, data: dict[str, bytes] | None = None) -> LoadResult:
+            reused: dict[str, _CachedFile] | None = None, digests: dict[str, bytes] | None = None) -> LoadResult:
     with _gc_paused():
-        return _finish_checked(files, diags, revision, cache, reused or {}, data or {})
+        return _finish_checked(files, diags, revision, cache, reused or {}, digests or {})
 
 
 def _finish_checked(files: list[SourceFile], diags: list[Diagnostic], revision: str, cache: FileCache | None,
-                    reused: dict[str, _CachedFile], data: dict[str, bytes]) -> LoadResult:
+                    reused: dict[str, _CachedFile], digests: dict[str, bytes]) -> LoadResult:
     by_kind: dict[str, list[_Doc]] = {k: [] for k in _LABELS}
     broken: dict[str, set[str]] = {}
     ndocs = 0
@@ -234,8 +238,8 @@ def _finish_checked(files: list[SourceFile], diags: list[Diagnostic], revision: 
                     g = doc["spec"].get("group")
                     if isinstance(g, str):
                         broken.setdefault("access group", set()).add(g)
-        if cache is not None and len(diags) == before and sf.name in data:
-            keep[sf.name] = _CachedFile(FileCache.digest(data[sf.name]), sf.text, tuple(docs), ndocs - n_before)
+        if cache is not None and len(diags) == before and sf.name in digests:
+            keep[sf.name] = _CachedFile(digests[sf.name], sf.text, tuple(docs), ndocs - n_before)
     if unsure_owner:
         broken.setdefault("owner", set()).add("?")
     desired = _build(files, by_kind, broken, diags, revision)
