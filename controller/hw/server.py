@@ -78,11 +78,12 @@ class ServerSettings:
     # default of 100 overflows when a fleet reconnects at once: the kernel drops the SYNs and each charger
     # waits for TCP's retransmission (1, 3, 7, 15, 31, 63 s). 10,000 chargers: all Synced in 35-49 s
     # instead of 63-66 s. Larger is faster still (4,096: 32-47 s) but the bigger bursts of handshakes
-    # leave more memory behind (125 KiB per charger with TLS, over the 120 KiB budget; 113 at 1,024).
+    # leave more memory behind (on the standard loop's own server, 125 KiB per charger with TLS, over the
+    # 120 KiB budget; 113 at 1,024).
     # The kernel caps it at net.core.somaxconn.
     backlog: int = 1024
-    # accept connections with `controller.hw.listener.BatchListener` (up to `backlog` per wake-up, on any
-    # event loop) rather than the loop's own server (uvloop's accepts one per loop iteration)
+    # accept connections with `controller.hw.listener.BatchListener` (up to `accept_batch` per wake-up, on
+    # any event loop) rather than the loop's own server (uvloop's accepts one per loop iteration)
     batch_accept: bool = True
     # connections accepted per wake-up of the listening socket, at most. Measured with 10,000 chargers on
     # uvloop: 1,024 (as much as the backlog) took the storms to all Synced in 26-38 s but the bursts of
