@@ -291,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--profile", action="store_true", help="always profile one more change")
     ap.add_argument("--profile-top", type=int, default=15)
+    ap.add_argument("--profile-out", type=Path, default=None, help="also write the profile there (pstats file)")
     args = ap.parse_args(argv)
     if args.quick:
         args.stations = 100
@@ -517,6 +518,9 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
             f"\ncProfile, main thread CPU time (time.thread_time; profiling overhead included), top {args.profile_top}:"
         )
         print_profile(profiled, args.profile_top)
+        if args.profile_out is not None:
+            profiled.dump_stats(args.profile_out)
+            print(f"\nprofile written to {args.profile_out}")
     return 0
 
 

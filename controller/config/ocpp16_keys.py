@@ -391,13 +391,24 @@ def normalize_value(key: OcppKey | None, value: str | int | bool) -> str:
     text = _scalar_text(value)
     if key is None or isinstance(value, bool | int):
         return text
+    memo = (key.name, text)
+    known = _NORMALIZED.get(memo)
+    if known is not None:  # the same few declared values are normalised for every station at every look
+        return known
+    out = text
     if key.type is ValueType.BOOL and text.strip().lower() in ("true", "false"):
-        return text.strip().lower()
-    if key.type is ValueType.INT and _INT_RE.match(text.strip()):
-        return str(int(text.strip()))
-    if key.type is ValueType.CSL:
-        return ",".join(_canonical_member(key, item) for item in _split_csl(text))
-    return text
+        out = text.strip().lower()
+    elif key.type is ValueType.INT and _INT_RE.match(text.strip()):
+        out = str(int(text.strip()))
+    elif key.type is ValueType.CSL:
+        out = ",".join(_canonical_member(key, item) for item in _split_csl(text))
+    if len(_NORMALIZED) < _NORMALIZED_MAX:
+        _NORMALIZED[memo] = out
+    return out
+
+
+_NORMALIZED: dict[tuple[str, str], str] = {}
+_NORMALIZED_MAX = 16_384
 
 
 def _json_equal(a: str, b: str) -> bool:
@@ -414,7 +425,7 @@ def values_equal(key: OcppKey | None, a: str, b: str) -> bool:
     when the items come from a fixed vocabulary, e.g. measurands), JSON values as parsed JSON. Anything
     else, including vendor keys (``key is None``), compares exactly.
     """
-    if key is None:
+    if a == b or key is None:  # the same text means the same value, whatever the type
         return a == b
     if key.type is ValueType.BOOL:
         return a.strip().lower() == b.strip().lower()

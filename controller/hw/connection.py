@@ -158,6 +158,15 @@ class _ConnectionGone(Exception):
     """Internal: the connection closed while a call waited; turned into ChargerUnavailable."""
 
 
+class _CallTimeout(Exception):
+    """Internal: no answer within the call's timeout; turned into ChargerUnavailable(TIMEOUT)."""
+
+
+def _expire(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        future.set_exception(_CallTimeout())
+
+
 class _PriorityGate:
     """A lock with two FIFO classes of waiters: priority ones are served first."""
 
@@ -342,9 +351,12 @@ class OcppConnection:
 
     def _resolve(self, frame: CallResult | CallError) -> None:
         pending = self._pending
-        if pending is not None and pending.message_id == frame.message_id and not pending.future.done():
-            pending.future.set_result(frame)
-            return
+        if pending is not None and pending.message_id == frame.message_id:
+            if not pending.future.done():
+                pending.future.set_result(frame)
+                return
+            # timed out a moment ago, and the caller has not woken up to clean up yet: a late answer
+            self._remember(self._late, pending.message_id, pending.action)
         action = self._late.pop(frame.message_id, None)
         if action is not None:
             self.stats.late_replies += 1
@@ -419,7 +431,8 @@ class OcppConnection:
         Raises ``ChargerUnavailable`` (closed, lost, timeout) or ``ChargerRejected`` (a CALLERROR).
         ``sensitive`` keeps the payload out of DEBUG logs entirely.
         """
-        if self._dispatch_task is not None and asyncio.current_task() is self._dispatch_task:
+        loop = asyncio.get_running_loop()
+        if self._dispatch_task is not None and asyncio.current_task(loop) is self._dispatch_task:
             raise RuntimeError(
                 f"{action}: an incoming-call handler must not await an outgoing call; schedule it as a task"
             )
@@ -430,15 +443,18 @@ class OcppConnection:
         except _ConnectionGone:
             raise self._unavailable(action) from None
         pending: _Pending | None = None
+        expiry: asyncio.TimerHandle | None = None
         try:
             if self._closed:
                 raise self._unavailable(action)
-            frame = Call(self._new_id(), action, dict(payload))
+            message_id = self._new_id()
+            frame = Call(message_id, action, dict(payload))
             text = ocppj.encode(frame)
-            pending = _Pending(frame.message_id, action, asyncio.get_running_loop().create_future())
+            future: asyncio.Future[CallResult | CallError] = loop.create_future()
+            pending = _Pending(message_id, action, future)
             self._pending = pending
             if self._log.isEnabledFor(logging.DEBUG):
-                shown = f"CALL {action} {frame.message_id} <redacted>" if sensitive else ocppj.describe(frame)
+                shown = f"CALL {action} {message_id} <redacted>" if sensitive else ocppj.describe(frame)
                 self._log.debug("-> %s", shown)
             try:
                 await self._ws.send(text)
@@ -446,21 +462,24 @@ class OcppConnection:
                 raise self._unavailable(action) from None
             self.stats.frames_out += 1
             limit = self.default_timeout if timeout is None else timeout
+            # a plain timer that fails the future (cheaper than asyncio.timeout's per-call context manager)
+            expiry = loop.call_later(limit, _expire, future)
             try:
-                async with asyncio.timeout(limit):
-                    reply = await pending.future
-            except TimeoutError:
+                reply = await future
+            except _CallTimeout:
                 raise ChargerUnavailable(
                     self._station, action, UnavailableReason.TIMEOUT, f"no answer within {limit:g}s"
                 ) from None
             except _ConnectionGone:
                 raise self._unavailable(action) from None
         finally:
+            if expiry is not None:
+                expiry.cancel()
             if pending is not None:
                 if self._pending is pending:
                     self._pending = None
                 future = pending.future
-                if future.done() and not future.cancelled():
+                if future.done() and not future.cancelled() and not isinstance(future.exception(), _CallTimeout):
                     if future.exception() is None:  # (retrieved: the connection may have failed it meanwhile)
                         self._remember(self._answered, pending.message_id, pending.action)
                 else:

@@ -140,6 +140,10 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+# one decoder for every frame (json.loads with hooks would build a new one per call)
+_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant)
+
+
 def _wire_id(raw: object) -> tuple[str, WireId] | None:
     if isinstance(raw, bool):
         return None
@@ -176,7 +180,7 @@ def _parse(frame: str | bytes) -> Frame:
     if isinstance(frame, bytes | bytearray | memoryview):
         raise FrameError(ErrorCode.FORMATION_VIOLATION, "binary frame; OCPP-J uses text frames")
     try:
-        data = json.loads(frame, parse_float=Decimal, parse_constant=_reject_constant)
+        data = _DECODER.decode(frame)
     except (ValueError, RecursionError) as exc:
         match = _CALL_ID_RE.match(frame)
         if match is None:
@@ -264,8 +268,30 @@ def parse_datetime(value: object) -> datetime | None:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
+class _HasDecimal(Exception):
+    """Internal: the fast encoder met a Decimal; the exact (slower) path writes it."""
+
+
+def _plain_default(value: object) -> object:
+    if isinstance(value, Decimal):
+        raise _HasDecimal()
+    if isinstance(value, datetime):
+        return format_datetime(value)
+    if isinstance(value, Enum):
+        return value.value
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+# one encoder for payloads without a Decimal (most frames): json.dumps with options builds one per call
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_plain_default)
+
+
 def dumps(obj: Any) -> str:
     """Compact JSON with ``Decimal`` written exactly and aware datetimes as OCPP timestamps."""
+    try:
+        return _ENCODER.encode(obj)
+    except _HasDecimal:
+        pass
     decimals: list[str] = []
 
     def default(value: object) -> object:

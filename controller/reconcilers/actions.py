@@ -207,8 +207,9 @@ class Part:
     unchanged: int = 0
 
     def __add__(self, other: Part) -> Part:
-        return Part(self.actions + other.actions, self.notes + other.notes,
-                    earliest(self.next_review_at, other.next_review_at), self.unchanged + other.unchanged)
+        mine, theirs = self.next_review_at, other.next_review_at
+        review = mine if theirs is None else theirs if mine is None else min(mine, theirs)
+        return Part(self.actions + other.actions, self.notes + other.notes, review, self.unchanged + other.unchanged)
 
 
 def sort_actions(actions: Iterable[Action]) -> tuple[Action, ...]:

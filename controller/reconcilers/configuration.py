@@ -74,7 +74,7 @@ def key_change(station: str, observed: ObservedStation, key: str, desired: str, 
     """
     upper = key.upper()
     meta = lookup(key)
-    name = canonical(key)
+    name = meta.name if meta is not None and "," not in key else key  # canonical(key)
     if upper in READ_ONLY_KEYS:
         return info(f"{name} is read-only (a capability of the charger) and is never set", name)
     if meta is not None and meta.profile in FEATURE_PROFILE_KEYS and not observed.supports(meta.profile):

@@ -41,7 +41,7 @@ from controller.config.model import DesiredState
 from controller.hw.auth import key_bytes, resolve_secret
 from controller.hw.errors import ChargerError
 from controller.hw.port import ChargerPort
-from controller.reconcilers import ObservedStation, Phase, Plan, plan_station
+from controller.reconcilers import ObservedStation, Op, Phase, Plan, plan_station
 from controller.reconcilers.planner import PendingReservation, local_list_snapshot
 from controller.runtime.apply import Applier, merge_read_back
 from controller.runtime.observe import (
@@ -398,7 +398,7 @@ class FleetReconciler:
             self._look_failed(identity, st, exc)
             return
         st.notes = [n.text for n in plan.notes]
-        st.pending_changes = len([a for a in plan.actions if a.op.value != "read"])
+        st.pending_changes = sum(1 for a in plan.actions if a.op is not Op.READ)
         if rec is None:
             st.sync, st.health = Sync.UNKNOWN, Health.MISSING
             return
@@ -440,7 +440,8 @@ class FleetReconciler:
                 return
         else:
             st.waiting_for_wave = None
-        plan = dataclasses.replace(plan, actions=actions)
+        if actions is not plan.actions:
+            plan = dataclasses.replace(plan, actions=actions)
         st.health = Health.PROGRESSING
         st.last_attempted_revision = desired.revision
         started = asyncio.get_running_loop().time()

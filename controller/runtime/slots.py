@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
 
 
 class _Gate:
@@ -93,19 +92,51 @@ class Slot:
             owner.given_back += 1
             owner._work.release()
 
-    @contextlib.contextmanager
-    def waiting_for_answer(self) -> Iterator[None]:
-        """Around one call to the charger: past `release_after` seconds without an answer, the slot goes
-        (unless a quarter of the limit is already out that way)."""
-        release_after = self._owner.release_after
-        if not self._held or release_after is None:
-            yield
-            return
-        handle = asyncio.get_running_loop().call_later(release_after, self._given_back_waiting)
-        try:
-            yield
-        finally:
-            handle.cancel()
+    def waiting_for_answer(self) -> _Waiting:
+        """Around one call to the charger (``with slot.waiting_for_answer():``): past `release_after` seconds
+        without an answer, the slot goes (unless a quarter of the limit is already out that way)."""
+        return _Waiting(self)
+
+
+class _Waiting:
+    """The context manager of `Slot.waiting_for_answer` (a class: it wraps every call of every apply)."""
+
+    __slots__ = ("_handle", "_slot")
+
+    def __init__(self, slot: Slot) -> None:
+        self._slot = slot
+        self._handle: asyncio.TimerHandle | None = None
+
+    def __enter__(self) -> None:
+        slot = self._slot
+        release_after = slot._owner.release_after
+        if slot._held and release_after is not None:
+            self._handle = asyncio.get_running_loop().call_later(release_after, slot._given_back_waiting)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+
+class _Hold:
+    """The async context manager of `ApplySlots.hold` (a class: one per look of every station)."""
+
+    __slots__ = ("_owner", "_slot", "_urgent")
+
+    def __init__(self, owner: ApplySlots, urgent: bool) -> None:
+        self._owner = owner
+        self._urgent = urgent
+        self._slot: Slot | None = None
+
+    async def __aenter__(self) -> Slot:
+        await self._owner._work.acquire(self._urgent)
+        self._slot = Slot(self._owner)
+        return self._slot
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._slot is not None:
+            self._slot._end()
 
 
 class ApplySlots:
@@ -124,13 +155,8 @@ class ApplySlots:
         """Slots held now (applies that gave theirs back while waiting are not counted)."""
         return self.limit - self._work.free
 
-    @contextlib.asynccontextmanager
-    async def hold(self, *, urgent: bool = False) -> AsyncIterator[Slot]:
-        """An apply slot; `urgent` ones (a retry, a station that connected) go ahead of the bulk of a
-        revision, so a station that lost a call is not sent to the back of a 10,000-station queue."""
-        await self._work.acquire(urgent)
-        slot = Slot(self)
-        try:
-            yield slot
-        finally:
-            slot._end()
+    def hold(self, *, urgent: bool = False) -> _Hold:
+        """An apply slot (``async with slots.hold() as slot:``); `urgent` ones (a retry, a station that
+        connected) go ahead of the bulk of a revision, so a station that lost a call is not sent to the back
+        of a 10,000-station queue."""
+        return _Hold(self, urgent)
