@@ -40,9 +40,9 @@ import logging
 import time
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, MutableMapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from websockets.exceptions import ConnectionClosed
 
@@ -84,6 +84,14 @@ class WebSocket(Protocol):
     async def close(self, code: int = 1000, reason: str = "") -> None: ...
 
     def __aiter__(self) -> AsyncIterator[str | bytes]: ...
+
+
+@runtime_checkable
+class DirectDelivery(Protocol):
+    """A websocket that can hand each complete message to a callback as it arrives (see
+    ``controller.hw.wsdirect``); its iterator then yields nothing more and ends when the connection closes."""
+
+    def deliver_to(self, sink: Callable[[str | bytes], None]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +262,7 @@ class OcppConnection:
         self._close_reason = UnavailableReason.CONNECTION_LOST
         self._close_detail = ""
         self._finished = asyncio.Event()
+        self._follow_ups: set[asyncio.Task[None]] = set()  # error answers to messages delivered directly
         self.stats = ConnectionStats()
 
     @property
@@ -278,6 +287,8 @@ class OcppConnection:
         """Receive until the socket closes; then fail every outstanding call. Returns, never raises."""
         self._log.info("connected")
         self._dispatch_task = asyncio.create_task(self._dispatch_loop(), name=f"ocpp-dispatch-{self._station}")
+        if isinstance(self._ws, DirectDelivery):
+            self._ws.deliver_to(self._on_direct)  # from now on the iterator below only waits for the close
         try:
             async for message in self._ws:
                 if self._closed:
@@ -296,7 +307,7 @@ class OcppConnection:
             self._finished.set()
 
     async def _reap(self) -> None:
-        for task in (self._dispatch_task, self._closer):
+        for task in (self._dispatch_task, self._closer, *self._follow_ups):
             if task is not None and task is not asyncio.current_task():
                 if not task.done():
                     task.cancel()
@@ -304,17 +315,39 @@ class OcppConnection:
                     await task
 
     async def _on_message(self, message: str | bytes) -> None:
+        """A message read through the websocket's iterator (a websocket that cannot deliver directly)."""
+        follow_up = self._receive(message)
+        if follow_up is not None:
+            await follow_up
+
+    def _on_direct(self, message: str | bytes) -> None:
+        """A message handed over by a `DirectDelivery` websocket in its protocol callback, as it arrives: an
+        answer resolves its call at once and an incoming call is queued for the dispatch task, without a
+        task of ours reading the socket in between (one wake-up of the event loop less per message)."""
+        if self._closed:
+            return  # we are closing: drop until the peer's close frame
+        try:
+            follow_up = self._receive(message)
+        except Exception:  # never into the websocket's protocol callback
+            self._log.exception("incoming message could not be processed: %.80r", message)
+            return
+        if follow_up is not None:
+            task = asyncio.get_running_loop().create_task(follow_up)
+            self._follow_ups.add(task)
+            task.add_done_callback(self._follow_ups.discard)
+
+    def _receive(self, message: str | bytes) -> Coroutine[Any, Any, None] | None:
+        """Take one incoming message; returns what is left to do that must await (sending an error)."""
         self.stats.frames_in += 1
         try:
             frame = ocppj.parse(message)
         except ocppj.FrameError as err:
-            await self._on_bad_frame(err, message)
-            return
+            return self._on_bad_frame(err, message)
         if self._log.isEnabledFor(logging.DEBUG):
             self._log.debug("<- %s", ocppj.describe(frame))
         if isinstance(frame, CallResult | CallError):
             self._resolve(frame)
-            return
+            return None
         if not self._incoming:
             self._strikes = 0
         if len(self._incoming) >= self.limits.max_queued_calls:
@@ -322,21 +355,22 @@ class OcppConnection:
             self._strikes += 1
             if self._strikes > self.limits.max_rate_strikes:
                 self._policy_close("flood: too many calls without waiting for answers")
-                return
+                return None
             if frame.action in TRANSACTION_ACTIONS:
                 # never a CALLERROR for a transaction message (the charger would drop it after its retries):
                 # leave it unanswered and close, the charger keeps it and sends it again
                 self._policy_close(f"flood: {frame.action} left unanswered, to be re-sent")
-                return
-            await self._send_frame(ocppj.error_for(frame, ErrorCode.GENERIC_ERROR, "rate limit exceeded"))
-            return
+                return None
+            return self._answer(ocppj.error_for(frame, ErrorCode.GENERIC_ERROR, "rate limit exceeded"), None)
         self._incoming.append(frame)
         self._incoming_ready.set()
+        return None
 
-    async def _on_bad_frame(self, err: ocppj.FrameError, message: str | bytes) -> None:
+    def _on_bad_frame(self, err: ocppj.FrameError, message: str | bytes) -> Coroutine[Any, Any, None] | None:
         self.stats.bad_frames += 1
         self._log.warning("malformed frame dropped (%s): %.80r", err.description, message)
         pending = self._pending
+        reply: CallError | None = None
         if (
             err.message_type in (ocppj.MessageType.CALL_RESULT, ocppj.MessageType.CALL_ERROR)
             and pending is not None
@@ -345,9 +379,19 @@ class OcppConnection:
         ):
             pending.future.set_result(CallError(pending.message_id, err.code.value, err.description))
         elif err.answerable:
-            await self._send_frame(err.to_call_error())
-        if self.stats.bad_frames >= self.limits.max_bad_frames:
-            self._policy_close("too many malformed frames")
+            reply = err.to_call_error()
+        close = "too many malformed frames" if self.stats.bad_frames >= self.limits.max_bad_frames else None
+        if reply is None:
+            if close is not None:
+                self._policy_close(close)
+            return None
+        return self._answer(reply, close)
+
+    async def _answer(self, reply: CallError, close: str | None) -> None:
+        """Send an error answer, then close with 1008 if `close` says why (the answer goes first)."""
+        await self._send_frame(reply)
+        if close is not None:
+            self._policy_close(close)
 
     def _resolve(self, frame: CallResult | CallError) -> None:
         pending = self._pending

@@ -48,6 +48,7 @@ from controller.hw.connection import ConnectionLimits, OcppConnection, websocket
 from controller.hw.handlers import Csms, SessionListener, StationHandlers
 from controller.hw.listener import BatchListener, listening_sockets, websockets_protocol_factory
 from controller.hw.port import ChargerPort
+from controller.hw.wsdirect import DirectServerConnection
 from controller.runtime import eventloop
 from controller.runtime.state import DesiredHolder
 from controller.store.api import Store
@@ -192,7 +193,8 @@ class CentralSystem:
             process_request=self._process_request, select_subprotocol=self._select_subprotocol,
             subprotocols=[SUBPROTOCOL], ssl=ssl_ctx, ping_interval=self.settings.ping_interval,
             ping_timeout=self.settings.ping_timeout, open_timeout=self.settings.open_timeout,
-            server_header="chargeops", backlog=self.settings.backlog, **opts)
+            server_header="chargeops", backlog=self.settings.backlog, create_connection=DirectServerConnection,
+            **opts)
         factory = websockets_protocol_factory(server) if self.settings.batch_accept else None
         if factory is not None:  # accept in batches (uvloop's own server takes one per loop iteration)
             settings = self.settings

@@ -1,0 +1,102 @@
+"""A websockets server connection that hands each complete message to a callback as it arrives.
+
+Role: websockets queues every data frame for ``recv()``, which another task awaits; for an OCPP connection
+that task only parses the message and wakes the task whose call it answers. Here the message goes to
+``OcppConnection`` straight from the protocol callback (``process_event``), so an answer resolves its call
+at once: one task wake-up and the queue's bookkeeping less per message, a large share of what a message
+costs the controller beyond the frame itself (measured in ``bench/bench_fleet_change.py``).
+
+Guarantees (what websockets' own assembler gives, kept):
+
+- messages are delivered complete and in order: fragments are joined (at most ``MAX_FRAGMENTS``; websockets'
+  protocol already bounds the whole message by ``max_size``), text decoded as UTF-8;
+- invalid UTF-8 closes with 1007, too many fragments with 1009, as websockets does;
+- messages that arrive before a callback is attached (between the handshake and ``OcppConnection.run``)
+  are kept, in order, and delivered first when it is; more than ``MAX_EARLY`` of them closes with 1008;
+- control frames (ping, pong, close) are websockets' business as before; once the connection closes, the
+  iterator of the connection ends as usual (it never yields a message when a callback is attached).
+
+Flow control: websockets pauses reading when its queue of unread messages is full; here nothing is left
+unread, and ``OcppConnection`` bounds what a charger may queue (calls beyond a small queue are refused,
+floods closed). Boundary: frames in, messages out; no OCPP.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from websockets.asyncio.server import ServerConnection
+from websockets.frames import BINARY, CONT, TEXT, CloseCode, Frame
+from websockets.protocol import Event
+
+log = logging.getLogger("chargeops.hw.wsdirect")
+
+MAX_FRAGMENTS = 1024
+MAX_EARLY = 64  # messages held before a callback is attached; a charger sends one or two in that time
+
+Sink = Callable[[str | bytes], None]
+
+
+class DirectServerConnection(ServerConnection):
+    """``ServerConnection`` with ``deliver_to(sink)``: complete messages go to ``sink`` as they arrive."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sink: Sink | None = None
+        self._early: list[str | bytes] = []
+        self._fragments: list[Frame] = []
+        self._failing = False
+
+    def deliver_to(self, sink: Sink) -> None:
+        """Attach the callback; messages that arrived before are delivered to it now, in order."""
+        self._sink = sink
+        early, self._early = self._early, []
+        for message in early:
+            sink(message)
+
+    def process_event(self, event: Event) -> None:
+        if not isinstance(event, Frame) or (event.opcode is not TEXT and event.opcode is not BINARY
+                                            and event.opcode is not CONT):
+            super().process_event(event)  # the handshake request; pongs (acknowledging pings)
+            return
+        if self._failing:
+            return
+        data: bytes | bytearray | memoryview
+        if not event.fin or self._fragments:
+            self._fragments.append(event)
+            if len(self._fragments) > MAX_FRAGMENTS:
+                self._fail(CloseCode.MESSAGE_TOO_BIG, "too many fragments")
+                return
+            if not event.fin:
+                return
+            frames, self._fragments = self._fragments, []
+            first = frames[0]
+            data = b"".join(frame.data for frame in frames)
+        else:
+            first = event
+            data = event.data  # bytes or bytearray
+        message: str | bytes
+        if first.opcode is TEXT:
+            try:
+                message = bytes(data).decode() if isinstance(data, memoryview) else data.decode()
+            except UnicodeDecodeError as exc:
+                self._fail(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")
+                return
+        else:
+            message = bytes(data)
+        sink = self._sink
+        if sink is not None:
+            sink(message)
+        elif len(self._early) < MAX_EARLY:
+            self._early.append(message)
+        else:
+            self._fail(CloseCode.POLICY_VIOLATION, "too many messages before the connection was set up")
+
+    def _fail(self, code: CloseCode, reason: str) -> None:
+        self._failing = True
+        self._fragments, self._early = [], []  # nothing of a connection being failed is delivered
+        log.warning("closing a connection with %d: %s", int(code), reason)
+        task = self.loop.create_task(self.close(code, reason))  # the closing handshake, as websockets does
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())

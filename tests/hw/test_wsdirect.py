@@ -1,0 +1,155 @@
+"""Direct delivery of websocket messages (``controller.hw.wsdirect``): complete, in order, decoded, early
+messages kept, bad input closed the way websockets closes it; and an OcppConnection on it answers and
+is answered without a task reading the socket. Real websockets on localhost."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Awaitable, Callable
+
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
+
+from controller.hw.connection import OcppConnection
+from controller.hw.errors import ChargerRejected
+from controller.hw.ocppj import Call
+from controller.hw.wsdirect import MAX_EARLY, DirectServerConnection
+
+Handler = Callable[[ServerConnection], Awaitable[None]]
+
+
+async def with_server(handler: Handler, client: Callable[[ClientConnection], Awaitable[None]]) -> None:
+    async with serve(handler, "127.0.0.1", 0, create_connection=DirectServerConnection) as server:
+        port = server.sockets[0].getsockname()[1]
+        async with connect(f"ws://127.0.0.1:{port}/") as ws:
+            await client(ws)
+
+
+def collecting(received: list[str | bytes], attach_after: float = 0.0,
+               done: asyncio.Event | None = None) -> Handler:
+    async def handler(ws: ServerConnection) -> None:
+        assert isinstance(ws, DirectServerConnection)
+        await asyncio.sleep(attach_after)
+        ws.deliver_to(received.append)
+        with contextlib.suppress(ConnectionClosed):
+            async for _ in ws:  # ends at the close; yields nothing once delivering directly
+                raise AssertionError("a message reached the iterator")
+        if done is not None:
+            done.set()
+    return handler
+
+
+async def until(check: Callable[[], bool], timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not check():
+        assert loop.time() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+def test_messages_arrive_whole_in_order_fragments_joined_and_text_decoded() -> None:
+    received: list[str | bytes] = []
+
+    async def client(ws: ClientConnection) -> None:
+        await ws.send("première")
+        await ws.send(["[2,", '"id-1",', '"Heartbeat",{}]'])  # one message in three fragments
+        await ws.send(b"\x00\x01")
+        await ws.send("last")
+        await until(lambda: len(received) == 4)
+
+    asyncio.run(with_server(collecting(received), client))
+    assert received == ["première", '[2,"id-1","Heartbeat",{}]', b"\x00\x01", "last"]
+
+
+def test_messages_before_the_callback_is_attached_are_delivered_first_in_order() -> None:
+    received: list[str | bytes] = []
+
+    async def client(ws: ClientConnection) -> None:
+        for i in range(5):
+            await ws.send(f"early {i}")
+        await asyncio.sleep(0.3)  # the server attaches after 0.2 s
+        await ws.send("late")
+        await until(lambda: len(received) == 6)
+
+    asyncio.run(with_server(collecting(received, attach_after=0.2), client))
+    assert received == [f"early {i}" for i in range(5)] + ["late"]
+
+
+def test_too_many_messages_before_the_callback_is_attached_closes_with_1008() -> None:
+    received: list[str | bytes] = []
+
+    async def client(ws: ClientConnection) -> None:
+        with pytest.raises(ConnectionClosed):
+            for i in range(MAX_EARLY + 10):
+                await ws.send(f"early {i}")
+            await ws.recv()
+        assert ws.close_code == 1008
+
+    asyncio.run(with_server(collecting(received, attach_after=2.0), client))
+    assert received == []
+
+
+def test_invalid_utf8_in_a_text_frame_closes_with_1007() -> None:
+    received: list[str | bytes] = []
+
+    async def client(ws: ClientConnection) -> None:
+        raw = Frame(Opcode.TEXT, b"\xff\xfe not utf-8").serialize(mask=True, extensions=[])
+        ws.transport.write(raw)
+        with pytest.raises(ConnectionClosed):
+            await ws.recv()
+        assert ws.close_code == 1007
+
+    asyncio.run(with_server(collecting(received), client))
+    assert received == []
+
+
+def test_an_ocpp_connection_on_direct_delivery_calls_and_is_called() -> None:
+    """The central system's side: its call is answered and the charger's call handled; a reply that is not
+    an object fails the call at once (a malformed answer to the call in flight) and is counted."""
+
+    async def scenario() -> None:
+        seen: list[str] = []
+        result: dict[str, object] = {}
+
+        async def heartbeat(call: Call) -> dict[str, object]:
+            seen.append(call.action)
+            return {"currentTime": "2026-01-01T00:00:00Z"}
+
+        async def handler(ws: ServerConnection) -> None:
+            conn = OcppConnection(ws, "CP-1", {"Heartbeat": heartbeat}, default_timeout=2.0)
+            runner = asyncio.create_task(conn.run())
+            result["answer"] = await conn.call("GetLocalListVersion", {})
+            try:
+                await conn.call("GetLocalListVersion", {})
+            except Exception as exc:  # the test records what the caller saw
+                result["second"] = exc
+            result["bad_frames"] = conn.stats.bad_frames
+            await conn.close()
+            await runner
+
+        async def client(ws: ClientConnection) -> None:
+            await ws.send(json.dumps([2, "hb-1", "Heartbeat", {}]))
+            answered = 0
+            async for message in ws:
+                frame = json.loads(message)
+                if frame[0] == 3:
+                    assert frame[1] == "hb-1"
+                    continue
+                answered += 1
+                if answered == 1:
+                    await ws.send(json.dumps([3, frame[1], {"listVersion": 7}]))
+                else:
+                    await ws.send(json.dumps([3, frame[1], "not an object"]))  # a malformed answer
+
+        await with_server(handler, client)
+        assert seen == ["Heartbeat"]
+        assert result["answer"] == {"listVersion": 7}
+        assert isinstance(result["second"], ChargerRejected)  # answered (a malformed answer), not timed out
+        assert result["bad_frames"] == 1
+
+    asyncio.run(scenario())
