@@ -102,6 +102,9 @@ def snapshot_hash(entries: Iterable[ListEntry]) -> str:
     return "sha256:" + hashlib.sha256(canonical_json(body).encode()).hexdigest()
 
 
+_EMPTY_HASH = snapshot_hash(())
+
+
 def revoked_hash(keys: Iterable[str]) -> str:
     """Content address of a set of revoked (blocked) idTags, for the ClearCache generation."""
     body = sorted({k.upper() for k in keys})
@@ -271,7 +274,7 @@ def empty_list(station: str, observed: ObservedStation, reason: str) -> Part:
     version = observed.local_list_version
     if version is None:
         return Part(notes=(info("local list not emptied yet: its version has not been read", SUBJECT),))
-    empty = snapshot_hash(())
+    empty = _EMPTY_HASH
     if version == 0 or (observed.local_list_hash == empty and not observed.local_list_mismatch):
         return Part(unchanged=1)
     return Part(tuple(_chunks(station, [], full=True, base=version, size=None, reason=reason, new_hash=empty)))

@@ -207,9 +207,36 @@ class Part:
     unchanged: int = 0
 
     def __add__(self, other: Part) -> Part:
+        if other.is_empty:
+            return self
+        if self.is_empty:
+            return other
         mine, theirs = self.next_review_at, other.next_review_at
         review = mine if theirs is None else theirs if mine is None else min(mine, theirs)
         return Part(self.actions + other.actions, self.notes + other.notes, review, self.unchanged + other.unchanged)
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.actions and not self.notes and self.next_review_at is None and not self.unchanged
+
+
+def combine(parts: Iterable[Part]) -> Part:
+    """The parts added together (what ``sum`` with ``+`` gives, in one pass: planners combine several per
+    station and look)."""
+    actions: list[Action] = []
+    notes: list[Note] = []
+    review: dt.datetime | None = None
+    unchanged = 0
+    for part in parts:
+        if part.actions:
+            actions.extend(part.actions)
+        if part.notes:
+            notes.extend(part.notes)
+        at = part.next_review_at
+        if at is not None and (review is None or at < review):
+            review = at
+        unchanged += part.unchanged
+    return Part(tuple(actions), tuple(notes), review, unchanged)
 
 
 def sort_actions(actions: Iterable[Action]) -> tuple[Action, ...]:

@@ -82,8 +82,8 @@ def key_change(station: str, observed: ObservedStation, key: str, desired: str, 
     if meta is not None and meta.source is Source.CALIFORNIA_PRICING and not observed.custom_display_cost_and_price:
         return info(f"{name} not set: the charger does not support California Pricing "
                     "(CustomDisplayCostAndPrice is not true)", name)
-    obs = observed.key(key)
-    if obs is None and observed.is_unknown(key):
+    obs = observed.configuration.get(upper)
+    if obs is None and upper in observed.unknown_keys:
         return warning(f"{name} not set: the charger reports the key as unknown", name)
     if obs is None and only_if_reported:
         return None
@@ -142,9 +142,17 @@ def desired_keys(eff: EffectiveStation) -> list[tuple[str, str, str]]:
 
 def collect(results: Sequence[Action | Note | None]) -> Part:
     """Actions, notes and the number of keys in sync from `key_change` results."""
-    actions = tuple(r for r in results if isinstance(r, Action))
-    notes = tuple(r for r in results if isinstance(r, Note))
-    return Part(actions, notes, None, sum(1 for r in results if r is None))
+    actions: list[Action] = []
+    notes: list[Note] = []
+    unchanged = 0
+    for r in results:
+        if r is None:
+            unchanged += 1
+        elif isinstance(r, Action):
+            actions.append(r)
+        else:
+            notes.append(r)
+    return Part(tuple(actions), tuple(notes), None, unchanged)
 
 
 def plan(eff: EffectiveStation, observed: ObservedStation, now: dt.datetime, *, tz: dt.tzinfo = dt.UTC,
@@ -153,11 +161,12 @@ def plan(eff: EffectiveStation, observed: ObservedStation, now: dt.datetime, *, 
     then the deferred Reset if a reboot is pending (see `reboot`)."""
     station = eff.identity
     results: list[Action | Note | None] = []
+    warn_only = eff.drift_warn_only
     for key, value, why in desired_keys(eff):
-        if key.upper() in WRITE_ONLY_KEYS:
+        upper = key.upper()
+        if upper in WRITE_ONLY_KEYS:
             continue  # credentials come from `secrets`, never from repository files
-        results.append(key_change(station, observed, key, value, reason=why,
-                                  warn_only=key.upper() in eff.drift_warn_only))
+        results.append(key_change(station, observed, key, value, reason=why, warn_only=upper in warn_only))
     for key, value in sorted((secrets or {}).items()):
         results.append(key_change(station, observed, key, value, phase=Phase.CREDENTIALS,
                                   reason="the station's credentials"))

@@ -24,7 +24,7 @@ from controller.config.effective import effective_station
 from controller.config.model import DesiredState
 
 from . import access, activation, availability, clock, configuration, pricing, reservations
-from .actions import Action, Kind, Part, Plan, info, sort_actions, warning
+from .actions import Action, Kind, Part, Plan, combine, info, sort_actions, warning
 from .observed import ObservedStation
 from .render import render_plan
 from .reservations import PendingReservation
@@ -89,14 +89,14 @@ def plan_station(desired: DesiredState, identity: str, observed: ObservedStation
     eff = effective_station(desired, station, observed.boot)
     tz = clock.zone(station.timezone or desired.owner.timezone)
     owner_tz = clock.zone(desired.owner.timezone)
-    part = (
-        pricing.plan(desired, eff, observed, now, tz=tz)
-        + configuration.plan(eff, observed, now, tz=tz, secrets=secrets)
-        + access.plan(desired, eff, observed, now, snapshot_entries=snapshot_entries, owner_tz=owner_tz)
-        + reservations.plan(eff.identity, desired, eff, pending_reservations, now)
-        + availability.plan(eff, observed)
-        + activation.plan(eff)
-    )
+    part = combine((
+        pricing.plan(desired, eff, observed, now, tz=tz),
+        configuration.plan(eff, observed, now, tz=tz, secrets=secrets),
+        access.plan(desired, eff, observed, now, snapshot_entries=snapshot_entries, owner_tz=owner_tz),
+        reservations.plan(eff.identity, desired, eff, pending_reservations, now),
+        availability.plan(eff, observed),
+        activation.plan(eff),
+    ))
     extra = []
     if eff.pending_boot_profiles:
         extra.append(info("profiles selected by boot information wait for a BootNotification: "

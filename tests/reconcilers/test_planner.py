@@ -5,6 +5,7 @@ duplicates, de-activated / removed / unobserved stations, the plan as JSON, and 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import os
 from pathlib import Path
@@ -25,7 +26,7 @@ from controller.reconcilers import (
     plan_station,
     render_plan,
 )
-from controller.reconcilers.actions import Change, Part
+from controller.reconcilers.actions import Change, Part, combine, info
 from controller.reconcilers.planner import consistent
 from controller.reconcilers.render import Format
 
@@ -150,6 +151,22 @@ def test_two_reconcilers_asking_different_values_for_one_key_keep_the_first_and_
     assert len(same.actions) == 1 and same.notes == ()
     clash = consistent(Part((change("1"), change("2"))))
     assert [a.payload["value"] for a in clash.actions] == ["1"] and clash.notes[0].text.startswith("two reconcilers")
+
+
+def test_parts_combined_in_one_pass_equal_parts_added_one_by_one() -> None:
+    def change(key: str) -> Action:
+        return Action("ST-1", Phase.FEATURES, Kind.CHANGE_CONFIGURATION, {"key": key, "value": "1"}, key,
+                      Change(key, None, "1"))
+    later, sooner = NOW + dt.timedelta(hours=2), NOW + dt.timedelta(hours=1)
+    parts = [Part(), Part((change("A"),), (info("a"),), later, 2), Part(), Part(unchanged=1),
+             Part((change("B"),), (), sooner), Part(notes=(info("c"),))]
+    added = Part()
+    for part in parts:
+        added = added + part
+    assert combine(parts) == added
+    assert added == Part((change("A"), change("B")), (info("a"), info("c")), sooner, 3)
+    assert Part() + parts[1] is parts[1] and parts[1] + Part() is parts[1]  # nothing to add: no new part
+    assert combine([]) == Part()
 
 
 def test_an_observed_station_survives_its_export_round_trip() -> None:
