@@ -45,15 +45,15 @@ class DirectServerConnection(ServerConnection):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._sink: Sink | None = None
-        self._early: list[str | bytes] = []
-        self._fragments: list[Frame] = []
+        self._early: list[str | bytes] | None = None  # (lists made only when needed: 10,000 connections)
+        self._fragments: list[Frame] | None = None
         self._failing = False
 
     def deliver_to(self, sink: Sink) -> None:
         """Attach the callback; messages that arrived before are delivered to it now, in order."""
         self._sink = sink
-        early, self._early = self._early, []
-        for message in early:
+        early, self._early = self._early, None
+        for message in early or ():
             sink(message)
 
     def process_event(self, event: Event) -> None:
@@ -65,13 +65,15 @@ class DirectServerConnection(ServerConnection):
             return
         data: bytes | bytearray | memoryview
         if not event.fin or self._fragments:
+            if self._fragments is None:
+                self._fragments = []
             self._fragments.append(event)
             if len(self._fragments) > MAX_FRAGMENTS:
                 self._fail(CloseCode.MESSAGE_TOO_BIG, "too many fragments")
                 return
             if not event.fin:
                 return
-            frames, self._fragments = self._fragments, []
+            frames, self._fragments = self._fragments, None
             first = frames[0]
             data = b"".join(frame.data for frame in frames)
         else:
@@ -89,6 +91,8 @@ class DirectServerConnection(ServerConnection):
         sink = self._sink
         if sink is not None:
             sink(message)
+        elif self._early is None:
+            self._early = [message]
         elif len(self._early) < MAX_EARLY:
             self._early.append(message)
         else:
@@ -96,7 +100,7 @@ class DirectServerConnection(ServerConnection):
 
     def _fail(self, code: CloseCode, reason: str) -> None:
         self._failing = True
-        self._fragments, self._early = [], []  # nothing of a connection being failed is delivered
+        self._fragments = self._early = None  # nothing of a connection being failed is delivered
         log.warning("closing a connection with %d: %s", int(code), reason)
         task = self.loop.create_task(self.close(code, reason))  # the closing handshake, as websockets does
         task.add_done_callback(lambda t: t.cancelled() or t.exception())

@@ -91,10 +91,15 @@ def build_metrics(ctl: Controller) -> Registry:
         store = ctl.store
         store_size.set_function(lambda: float(store.engine.size_bytes()))
 
+    applied_by_label: dict[str, Any] = {}  # "action|result" -> its counter (a hook call per charger answer)
+
     def hook(event: str, label: str, value: float) -> None:
         if event == "applies":
-            action, _, result = label.partition("|")
-            applies.labels(action=action, result=result).inc(value)
+            child = applied_by_label.get(label)
+            if child is None:
+                action, _, result = label.partition("|")
+                child = applied_by_label[label] = applies.labels(action=action, result=result)
+            child.inc(value)
         elif event == "drift_corrections":
             drift.labels(action=label).inc(value)
         elif event == "commit_to_converged":

@@ -18,7 +18,7 @@ from websockets.frames import Frame, Opcode
 from controller.hw.connection import OcppConnection
 from controller.hw.errors import ChargerRejected
 from controller.hw.ocppj import Call
-from controller.hw.wsdirect import MAX_EARLY, DirectServerConnection
+from controller.hw.wsdirect import MAX_EARLY, MAX_FRAGMENTS, DirectServerConnection
 
 Handler = Callable[[ServerConnection], Awaitable[None]]
 
@@ -103,6 +103,19 @@ def test_invalid_utf8_in_a_text_frame_closes_with_1007() -> None:
         with pytest.raises(ConnectionClosed):
             await ws.recv()
         assert ws.close_code == 1007
+
+    asyncio.run(with_server(collecting(received), client))
+    assert received == []
+
+
+def test_a_message_in_too_many_fragments_closes_with_1009() -> None:
+    received: list[str | bytes] = []
+
+    async def client(ws: ClientConnection) -> None:
+        with pytest.raises(ConnectionClosed):
+            await ws.send(["x"] * (MAX_FRAGMENTS + 1))
+            await ws.recv()
+        assert ws.close_code == 1009
 
     asyncio.run(with_server(collecting(received), client))
     assert received == []
