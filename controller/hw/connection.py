@@ -10,7 +10,9 @@ Guarantees:
 - One outstanding outgoing CALL per connection. ``call(..., priority=True)`` (driver-facing work) goes
   ahead of queued ordinary calls (reconcile work); within a class the order is FIFO.
 - The receive loop never runs handlers: incoming CALLs are queued and handled one at a time, in order,
-  by a dispatch task, so replies to our own calls are matched while a handler runs. A handler may
+  by a dispatch task, so replies to our own calls are matched while a handler runs. A websocket that
+  can deliver messages itself (``DirectDelivery``, the central system's) hands them over from its protocol
+  callback; the iterator is then only waited on for the close. A handler may
   schedule work that calls the charger, but must not await ``call()`` itself (it raises RuntimeError).
 - A handler raising ``OcppCallError`` is answered with that CALLERROR; an unknown action with
   NotImplemented; any other exception with InternalError (and logged); ``CloseWithoutReply`` sends
