@@ -525,12 +525,12 @@ class OcppConnection:
                 if self._pending is pending:
                     self._pending = None
                 future = pending.future
-                if future.done() and not future.cancelled() and not isinstance(future.exception(), _CallTimeout):
-                    if future.exception() is None:  # (retrieved: the connection may have failed it meanwhile)
-                        self._remember(self._answered, pending.message_id, pending.action)
-                else:
+                if not future.done() or future.cancelled() or isinstance(future.exception(), _CallTimeout):
                     future.cancel()  # timed out or the caller gave up: its answer will be late
-                    self._remember(self._late, pending.message_id, pending.action)
+                    if pending.message_id not in self._answered:  # (unless it came in the meantime)
+                        self._remember(self._late, pending.message_id, pending.action)
+                elif future.exception() is None:  # (retrieved: the connection may have failed it meanwhile)
+                    self._remember(self._answered, pending.message_id, pending.action)
             self._gate.release()
         if isinstance(reply, CallError):
             raise ChargerRejected(
