@@ -298,11 +298,7 @@ def dumps(obj: Any) -> str:
         if isinstance(value, Decimal):
             decimals.append(decimal_text(value))
             return f"{_DECIMAL_TOKEN}{len(decimals) - 1}"
-        if isinstance(value, datetime):
-            return format_datetime(value)
-        if isinstance(value, Enum):
-            return value.value
-        raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+        return _plain_default(value)  # datetimes, enums, and the error for anything else
 
     text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=default)
     if decimals:
