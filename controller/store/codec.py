@@ -52,6 +52,12 @@ def flags_from_db(text: str | None) -> tuple[str, ...]:
     return tuple(str(item) for item in loaded) if isinstance(loaded, list) else ()
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(value: object) -> str:
-    """Deterministic compact JSON (sorted keys, no spaces, UTF-8 kept) for hashing and storing."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """Deterministic compact JSON (sorted keys, no spaces, UTF-8 kept) for hashing and storing.
+
+    One encoder for every call (json.dumps with options builds a new one each time); an encoder keeps no
+    state between calls."""
+    return _CANONICAL.encode(value)

@@ -22,6 +22,7 @@ _SECRET_KEYS = frozenset({"key_value", "pending_key", "basic_auth", "authorizati
 _ID_TAG_WORDS = ("idtag", "id_tag")
 _SECRET_CONFIG_KEYS = frozenset({"authorizationkey"})
 _VALUE_FIELDS = ("value", "old", "new", "old_value", "new_value")
+_PLAIN = frozenset({str, int, float, bool})  # exact types kept as they are (subclasses go through redact)
 
 
 def mask_id_tag(tag: str) -> str:
@@ -41,6 +42,23 @@ def _is_id_tag_field(name: str) -> bool:
     return any(word in lowered for word in _ID_TAG_WORDS)
 
 
+# What a field name calls for: field names come from our own code and the OCPP schemas (a few dozen), so
+# each is classified once (every audited change is redacted, in the store's writer thread). Bounded all
+# the same: a payload's keys could be anything.
+_KEEP, _SECRET, _ID_TAG = 0, 1, 2
+_FIELD_KINDS: dict[str, int] = {}
+_MAX_FIELD_KINDS = 4096
+
+
+def _field_kind(name: str) -> int:
+    kind = _FIELD_KINDS.get(name)
+    if kind is None:
+        kind = _SECRET if _is_secret_field(name) else _ID_TAG if _is_id_tag_field(name) else _KEEP
+        if len(_FIELD_KINDS) < _MAX_FIELD_KINDS:
+            _FIELD_KINDS[name] = kind
+    return kind
+
+
 def _mask_value(value: Any) -> Any:
     if isinstance(value, str):
         return mask_id_tag(value)
@@ -56,11 +74,14 @@ def redact(value: Any) -> Any:
         secret_config = isinstance(config_key, str) and config_key.lower() in _SECRET_CONFIG_KEYS
         out: dict[str, Any] = {}
         for raw_name, item in value.items():
-            name = str(raw_name)
-            if _is_secret_field(name) or (secret_config and name.lower() in _VALUE_FIELDS):
+            name = raw_name if type(raw_name) is str else str(raw_name)
+            kind = _field_kind(name)
+            if kind is _SECRET or (secret_config and name.lower() in _VALUE_FIELDS):
                 out[name] = REDACTED
-            elif _is_id_tag_field(name):
+            elif kind is _ID_TAG:
                 out[name] = _mask_value(item)
+            elif item is None or type(item) in _PLAIN:
+                out[name] = item
             else:
                 out[name] = redact(item)
         return out
