@@ -95,6 +95,8 @@ class DirectDelivery(Protocol):
 
     def deliver_to(self, sink: Callable[[str | bytes], None]) -> None: ...
 
+    def send_text_now(self, text: str) -> bool: ...
+
 
 @dataclass(frozen=True, slots=True)
 class ConnectionLimits:
@@ -244,6 +246,8 @@ class OcppConnection:
         default_timeout: float = 30.0,
     ) -> None:
         self._ws = ws
+        # a frame written at once where the websocket can (else `send`, which may wait for flow control)
+        self._send_now: Callable[[str], bool] | None = ws.send_text_now if isinstance(ws, DirectDelivery) else None
         self._station = station_id
         self._handlers = handlers
         self.limits = limits or ConnectionLimits()
@@ -454,10 +458,13 @@ class OcppConnection:
     async def _send_frame(self, frame: ocppj.Frame) -> bool:
         if self._log.isEnabledFor(logging.DEBUG):
             self._log.debug("-> %s", ocppj.describe(frame))
-        try:
-            await self._ws.send(ocppj.encode(frame))
-        except ConnectionClosed:
-            return False
+        text = ocppj.encode(frame)
+        send_now = self._send_now
+        if send_now is None or not send_now(text):
+            try:
+                await self._ws.send(text)
+            except ConnectionClosed:
+                return False
         self.stats.frames_out += 1
         return True
 
@@ -502,10 +509,12 @@ class OcppConnection:
             if self._log.isEnabledFor(logging.DEBUG):
                 shown = f"CALL {action} {message_id} <redacted>" if sensitive else ocppj.describe(frame)
                 self._log.debug("-> %s", shown)
-            try:
-                await self._ws.send(text)
-            except ConnectionClosed:
-                raise self._unavailable(action) from None
+            send_now = self._send_now
+            if send_now is None or not send_now(text):
+                try:
+                    await self._ws.send(text)
+                except ConnectionClosed:
+                    raise self._unavailable(action) from None
             self.stats.frames_out += 1
             limit = self.default_timeout if timeout is None else timeout
             # a plain timer that fails the future (cheaper than asyncio.timeout's per-call context manager)

@@ -16,6 +16,12 @@ Guarantees (what websockets' own assembler gives, kept):
 - control frames (ping, pong, close) are websockets' business as before; once the connection closes, the
   iterator of the connection ends as usual (it never yields a message when a callback is attached).
 
+Sending: ``send_text_now(text)`` writes a text message as one frame straight to the transport when nothing
+stands in the way (open, no fragmented message being sent, no extension, writing not paused, nothing else
+queued by the protocol, no frame logging); otherwise it returns False and the caller uses ``send``, which
+handles every other case (closing, flow control) as websockets does. The frame is the one websockets
+would write (FIN, text opcode, unmasked as a server's frames are, the shortest length encoding).
+
 Flow control: websockets pauses reading when its queue of unread messages is full; here nothing is left
 unread, and ``OcppConnection`` bounds what a charger may queue (calls beyond a small queue are refused,
 floods closed). Boundary: frames in, messages out; no OCPP.
@@ -24,12 +30,13 @@ floods closed). Boundary: frames in, messages out; no OCPP.
 from __future__ import annotations
 
 import logging
+import struct
 from collections.abc import Callable
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 from websockets.frames import BINARY, CONT, TEXT, CloseCode, Frame
-from websockets.protocol import Event
+from websockets.protocol import OPEN, Event
 
 log = logging.getLogger("chargeops.hw.wsdirect")
 
@@ -37,6 +44,10 @@ MAX_FRAGMENTS = 1024
 MAX_EARLY = 64  # messages held before a callback is attached; a charger sends one or two in that time
 
 Sink = Callable[[str | bytes], None]
+
+_FIN_TEXT = 0x81  # FIN bit + text opcode (RFC 6455 5.2)
+_LENGTH_16 = struct.Struct("!BBH")
+_LENGTH_64 = struct.Struct("!BBQ")
 
 
 class DirectServerConnection(ServerConnection):
@@ -55,6 +66,24 @@ class DirectServerConnection(ServerConnection):
         early, self._early = self._early, None
         for message in early or ():
             sink(message)
+
+    def send_text_now(self, text: str) -> bool:
+        """Write `text` as one text frame now, without a task switch; False when `send` must do it."""
+        protocol = self.protocol
+        if (protocol.state is not OPEN or self.paused or self.send_in_progress is not None or protocol.writes
+                or protocol.expect_continuation_frame or protocol.extensions or protocol.debug
+                or self.transport.is_closing()):
+            return False
+        data = text.encode()
+        size = len(data)
+        if size < 126:
+            frame = bytes((_FIN_TEXT, size)) + data
+        elif size < 65536:
+            frame = _LENGTH_16.pack(_FIN_TEXT, 126, size) + data
+        else:
+            frame = _LENGTH_64.pack(_FIN_TEXT, 127, size) + data
+        self.transport.write(frame)
+        return True
 
     def process_event(self, event: Event) -> None:
         if not isinstance(event, Frame) or (event.opcode is not TEXT and event.opcode is not BINARY

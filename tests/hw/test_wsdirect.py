@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
@@ -23,8 +24,9 @@ from controller.hw.wsdirect import MAX_EARLY, MAX_FRAGMENTS, DirectServerConnect
 Handler = Callable[[ServerConnection], Awaitable[None]]
 
 
-async def with_server(handler: Handler, client: Callable[[ClientConnection], Awaitable[None]]) -> None:
-    async with serve(handler, "127.0.0.1", 0, create_connection=DirectServerConnection) as server:
+async def with_server(handler: Handler, client: Callable[[ClientConnection], Awaitable[None]],
+                      **options: Any) -> None:
+    async with serve(handler, "127.0.0.1", 0, create_connection=DirectServerConnection, **options) as server:
         port = server.sockets[0].getsockname()[1]
         async with connect(f"ws://127.0.0.1:{port}/") as ws:
             await client(ws)
@@ -166,3 +168,73 @@ def test_an_ocpp_connection_on_direct_delivery_calls_and_is_called() -> None:
         assert result["bad_frames"] == 1
 
     asyncio.run(scenario())
+
+
+def test_frames_written_at_once_reach_a_websockets_client_whole_at_every_length_encoding() -> None:
+    """`send_text_now` writes what websockets would: 7-bit, 16-bit and 64-bit lengths, multi-byte text."""
+    texts = ["", "x" * 125, "é" * 63, "y" * 126, "z" * 65535, "w" * 65536, "ü" * 40000]
+    written: list[bool] = []
+
+    async def handler(ws: ServerConnection) -> None:
+        assert isinstance(ws, DirectServerConnection)
+        ws.deliver_to(lambda _message: None)
+        for text in texts:
+            written.append(ws.send_text_now(text))
+        with contextlib.suppress(ConnectionClosed):
+            async for _ in ws:
+                pass
+
+    async def client(ws: ClientConnection) -> None:
+        received = [await ws.recv() for _ in texts]
+        assert received == texts
+
+    asyncio.run(with_server(handler, client, compression=None))  # the controller's option
+    assert written == [True] * len(texts)
+
+
+def test_with_compression_negotiated_frames_go_through_websockets() -> None:
+    """An extension (permessage-deflate) transforms frames: `send_text_now` leaves them to `send`."""
+    outcome: list[object] = []
+
+    async def handler(ws: ServerConnection) -> None:
+        assert isinstance(ws, DirectServerConnection)
+        ws.deliver_to(lambda _message: None)
+        outcome.append(ws.send_text_now("plain"))
+        await ws.send("compressed")
+        with contextlib.suppress(ConnectionClosed):
+            async for _ in ws:
+                pass
+
+    async def client(ws: ClientConnection) -> None:
+        outcome.append(await ws.recv())
+
+    asyncio.run(with_server(handler, client))  # websockets' default: compression negotiated
+    assert outcome == [False, "compressed"]
+
+
+def test_no_frame_is_written_at_once_once_the_connection_is_closing() -> None:
+    """After the server started closing, `send_text_now` declines (the caller's `send` then raises
+    ConnectionClosed, as websockets does); the client sees the close and no data after it."""
+    outcome: dict[str, object] = {}
+
+    async def handler(ws: ServerConnection) -> None:
+        assert isinstance(ws, DirectServerConnection)
+        ws.deliver_to(lambda _message: None)
+        assert ws.send_text_now("before")
+        closing = asyncio.create_task(ws.close(1000, "bye"))
+        await asyncio.sleep(0)
+        outcome["after_close"] = ws.send_text_now("after")
+        try:
+            await ws.send("after")
+        except ConnectionClosed:
+            outcome["send_raised"] = True
+        await closing
+
+    async def client(ws: ClientConnection) -> None:
+        outcome["first"] = await ws.recv()
+        with pytest.raises(ConnectionClosed):
+            await ws.recv()
+        outcome["code"] = ws.close_code
+
+    asyncio.run(with_server(handler, client, compression=None))
+    assert outcome == {"first": "before", "after_close": False, "send_raised": True, "code": 1000}
