@@ -103,6 +103,10 @@ def matching_profiles(desired: m.DesiredState, st: m.Station,
     return applied, sorted(pending)
 
 
+_MEMO = PerDesiredState()  # effective settings per desired state, station and boot info
+_BOOT_FREE = object()  # memo key: no profile of the desired state selects by boot information
+_PROFILES_MERGED = object()  # memo key prefix: the defaults and a set of profiles merged
+
 _SETTING_FIELDS = tuple(f.name for f in dataclasses.fields(m.StationSettings)
                         if f.name not in ("ocpp_configuration", "vendor_configuration"))
 
@@ -130,6 +134,23 @@ def merge_settings(layers: Iterable[m.StationSettings]) -> m.StationSettings:
     )
 
 
+def _is_empty(settings: m.StationSettings) -> bool:
+    return (not settings.ocpp_configuration and not settings.vendor_configuration
+            and all(getattr(settings, name) is None for name in _SETTING_FIELDS))
+
+
+def _profiles_merged(desired: m.DesiredState, applied: list[m.StationProfile]) -> m.StationSettings:
+    """The owner's defaults and `applied` merged, once per desired state and set of profiles: stations
+    sharing their profiles (most of a fleet) share this merge; merging the station's own settings over it
+    gives what merging every layer at once gives (later layers win field by field and key by key)."""
+    table = _MEMO.table(desired)
+    key = (_PROFILES_MERGED, *(p.name for p in applied))
+    merged: m.StationSettings | None = table.get(key)
+    if merged is None:
+        merged = table[key] = merge_settings([desired.owner.defaults, *(p.settings for p in applied)])
+    return merged
+
+
 def derived_keys(operative: bool, offline: bool, restricted: bool,
                  reservation_only: bool) -> dict[str, tuple[str, str]]:
     """Keys chargeops sets itself: canonical name -> (value, reason)."""
@@ -149,8 +170,6 @@ def derived_keys(operative: bool, offline: bool, restricted: bool,
     return out
 
 
-_MEMO = PerDesiredState()  # effective settings per desired state, station and boot info
-_BOOT_FREE = object()  # memo key: no profile of the desired state selects by boot information
 
 
 def effective_station(desired: m.DesiredState, st: m.Station, boot: BootInfo | None = None,
@@ -184,7 +203,8 @@ def _effective_station(desired: m.DesiredState, st: m.Station, boot: BootInfo | 
     if assume_boot_profiles and pending:
         applied = sorted([*applied, *(desired.profiles[n] for n in pending)], key=lambda p: (p.priority, p.name))
         pending = []
-    s = merge_settings([desired.owner.defaults, *(p.settings for p in applied), st.settings])
+    base = _profiles_merged(desired, applied)
+    s = base if _is_empty(st.settings) else merge_settings([base, st.settings])
     operative = st.activated
     station_access = s.access or m.Access("public")
     policies = desired.reservation_policies

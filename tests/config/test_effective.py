@@ -336,3 +336,27 @@ def test_without_boot_selectors_boot_information_shares_one_entry_per_station() 
     known = effective_station(by_boot, by_boot.stations["st-1"], booted)
     assert unknown is not known
     assert (unknown.profiles, known.profiles) == ((), ("alfen-ac",))
+
+
+def test_stations_sharing_profiles_each_get_their_own_settings_over_the_shared_merge() -> None:
+    """The defaults and a set of profiles are merged once and shared; a station's own settings still win
+    key by key over it, and a station without settings of its own gets exactly the shared values."""
+    ds = desired(owner(defaults={"ocppConfiguration": {"HeartbeatInterval": 100, "ConnectionTimeOut": 45},
+                                 "securityProfile": 1}),
+                 profile("low", {"ocppConfiguration": {"MeterValueSampleInterval": 30, "heartbeatinterval": 200}},
+                         selector={"names": ["st-1", "st-2", "st-3"]}, priority=1),
+                 profile("high", {"ocppConfiguration": {"MeterValueSampleInterval": 60}, "securityProfile": 2},
+                         selector={"names": ["st-1", "st-2"]}, priority=2),
+                 station("st-1", credentials=CREDS),
+                 station("st-2", ocppConfiguration={"CONNECTIONTIMEOUT": 20}, securityProfile=0),
+                 station("st-3", credentials=CREDS))
+    one, two, three = (effective_station(ds, ds.stations[n]) for n in ("st-1", "st-2", "st-3"))
+    pick = ("HeartbeatInterval", "ConnectionTimeOut", "MeterValueSampleInterval")
+    assert [one.ocpp_configuration[k] for k in pick] == ["200", "45", "60"]
+    assert one.security_profile == 2 and one.profiles == ("low", "high")
+    assert [two.ocpp_configuration[k] for k in pick] == ["200", "20", "60"]
+    assert two.security_profile == 0
+    assert "CONNECTIONTIMEOUT" not in two.ocpp_configuration  # merged under the canonical name
+    assert [three.ocpp_configuration[k] for k in pick] == ["200", "45", "30"]
+    assert three.security_profile == 1 and three.profiles == ("low",)
+    assert effective_station(ds, ds.stations["st-1"]) is one  # memoised per desired state and station
