@@ -46,6 +46,8 @@ def secret_digest(value: str) -> str:
 ObservedKey = ConfigKey  # a key as the charger reports it (the store's records hold the same objects)
 
 
+_FEATURE_PROFILES: dict[str, frozenset[str]] = {}  # SupportedFeatureProfiles text -> upper-case names
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Refusal:
     """A ChangeConfiguration answered NotSupported or Rejected for `value`."""
@@ -125,7 +127,12 @@ class ObservedStation:
         raw = self.value("SupportedFeatureProfiles")
         if raw is None:
             return None
-        return frozenset(p.strip().upper() for p in raw.split(",") if p.strip())
+        parsed = _FEATURE_PROFILES.get(raw)
+        if parsed is None:  # a fleet reports a handful of different texts: each parsed once
+            parsed = frozenset(p.strip().upper() for p in raw.split(",") if p.strip())
+            if len(_FEATURE_PROFILES) < 256:
+                _FEATURE_PROFILES[raw] = parsed
+        return parsed
 
     def supports(self, profile: str) -> bool:
         """Whether the charger supports a feature profile; assumed when it does not report its profiles."""

@@ -17,6 +17,7 @@ Boundary: `Plan` + port -> charger calls, store writes, `ApplyResult`.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import dataclasses
 import datetime as dt
@@ -62,14 +63,20 @@ class ApplyResult:
         return self.error is None and not self.refused
 
 
+def _upper(key: ConfigKey) -> str:
+    return key.upper
+
+
 def merge_read_back(rec: StationRecord, keys: Sequence[ConfigKey], at: dt.datetime) -> StationRecord:
     """`rec` as the store holds it after `record_configuration(keys, at)` (an upsert by key name)."""
     conf = rec.configuration  # sorted by upper-cased name, as the store returns it
-    position = {k.upper: i for i, k in enumerate(conf)}
-    if all(k.upper in position for k in keys):  # the usual read-back: keys the charger already reported
-        merged = list(conf)
-        for k in keys:
-            merged[position[k.upper]] = k
+    merged = list(conf)
+    for k in keys:  # the usual read-back: keys the charger already reported, found by bisection
+        i = bisect.bisect_left(merged, k.upper, key=_upper)
+        if i == len(merged) or merged[i].upper != k.upper:
+            break
+        merged[i] = k
+    else:
         return dataclasses.replace(rec, configuration=tuple(merged), configuration_read_at=at)
     by_key = configuration_index((*conf, *keys))
     return dataclasses.replace(rec, configuration=tuple(by_key[u] for u in sorted(by_key)),

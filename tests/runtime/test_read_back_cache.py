@@ -17,7 +17,10 @@ from tests.store.helpers import T0, async_test, open_store
     # a key the charger already reported (the usual read-back) and one it never reported before
     [ConfigKey("heartbeatinterval", "900", False), ConfigKey("MeterValueSampleInterval", "60", False)],
     [ConfigKey("CONNECTIONTIMEOUT", "90", False), ConfigKey("heartbeatInterval", "900", False)],
-], ids=["new-key", "known-keys"])
+    # the first and the last key in name order; a new key sorting after every known one
+    [ConfigKey("NumberOfConnectors", "3", True), ConfigKey("connectionTimeOut", "30", False)],
+    [ConfigKey("HeartbeatInterval", "600", False), ConfigKey("ZoneOffset", "1", False)],
+], ids=["new-key", "known-keys", "first-and-last", "new-key-last"])
 @async_test
 async def test_merged_record_equals_the_store_after_the_same_read_back(tmp_path: Path,
                                                                        read_back: list[ConfigKey]) -> None:
@@ -34,6 +37,6 @@ async def test_merged_record_equals_the_store_after_the_same_read_back(tmp_path:
     assert after is not None
     merged = merge_read_back(before, read_back, later)
     assert merged == after
-    assert merged.config_value("HeartbeatInterval") == next(k for k in read_back if k.upper == "HEARTBEATINTERVAL")
+    assert [merged.config_value(k.key) for k in read_back] == read_back
     assert merged != before  # the merge changed something the test can see
     await store.close()
