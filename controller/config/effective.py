@@ -170,8 +170,6 @@ def derived_keys(operative: bool, offline: bool, restricted: bool,
     return out
 
 
-
-
 def effective_station(desired: m.DesiredState, st: m.Station, boot: BootInfo | None = None,
                       assume_boot_profiles: bool = False) -> EffectiveStation:
     """Merge everything that applies to `st` (memoised per desired state, station and boot info).

@@ -48,6 +48,7 @@ ObservedKey = ConfigKey  # a key as the charger reports it (the store's records 
 
 _FEATURE_PROFILES: dict[str, frozenset[str]] = {}  # SupportedFeatureProfiles text -> upper-case names
 
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Refusal:
     """A ChangeConfiguration answered NotSupported or Rejected for `value`."""

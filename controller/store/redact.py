@@ -76,9 +76,9 @@ def redact(value: Any) -> Any:
         for raw_name, item in value.items():
             name = raw_name if type(raw_name) is str else str(raw_name)
             kind = _field_kind(name)
-            if kind is _SECRET or (secret_config and name.lower() in _VALUE_FIELDS):
+            if kind == _SECRET or (secret_config and name.lower() in _VALUE_FIELDS):
                 out[name] = REDACTED
-            elif kind is _ID_TAG:
+            elif kind == _ID_TAG:
                 out[name] = _mask_value(item)
             elif item is None or type(item) in _PLAIN:
                 out[name] = item
