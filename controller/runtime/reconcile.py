@@ -238,12 +238,20 @@ class FleetReconciler:
 
     async def forget_refusals(self, identity: str) -> None:
         """Let refused changes be tried again (after a boot, or when an operator asks)."""
-        book = self._books.get(identity.upper()) or await load_bookkeeping(self.store, identity)
-        self._books[identity.upper()] = book
+        key = identity.upper()
+        book = self._books.get(key)
+        if book is None:  # a look may load it meanwhile: both must work on the one copy (see `look`)
+            book = self._books.setdefault(key, await load_bookkeeping(self.store, identity))
         if book.refused or book.local_list_mismatch:
             book.refused.clear()
             await save_bookkeeping(self.store, identity, book)
         self._stall.pop(identity.upper(), None)
+
+    def _rollout_of(self, revision: str) -> Rollout | None:
+        """The rollout if it is `revision`'s: a look that began before a newer revision came in reports
+        nothing to the newer revision's rollout (its outcome says nothing about the newer plan)."""
+        ro = self.rollout
+        return ro if ro is not None and ro.revision == revision else None
 
     def _persist_rollout(self, urgent: bool = False) -> None:
         """Persist rollout progress: at once for a new rollout, a wave change, a pause or a resume;
@@ -358,8 +366,8 @@ class FleetReconciler:
             if rec is not None:
                 self._records[key] = rec
             book = self._books.get(key)
-            if book is None:
-                book = self._books[key] = await load_bookkeeping(self.store, identity)
+            if book is None:  # a copy stored meanwhile wins (forget_refusals may have cleared a refusal in it)
+                book = self._books.setdefault(key, await load_bookkeeping(self.store, identity))
             if read_now:
                 book.unconfirmed.clear()  # the whole configuration was just read: nothing waits for a read-back
             observed, accepted = await observed_from_store(
@@ -411,8 +419,8 @@ class FleetReconciler:
             if refused:  # not retried in a loop, but not converged either
                 st.sync, st.health, st.stalled = Sync.OUT_OF_SYNC, Health.DEGRADED, True
                 st.last_error = "refused by the charger: " + ", ".join(refused)
-                if self.rollout is not None:
-                    self.rollout.report(identity, converged=False, failed=True, had_changes=True)
+                if (ro := self._rollout_of(desired.revision)) is not None:
+                    ro.report(identity, converged=False, failed=True, had_changes=True)
                     self._persist_rollout()
                 return
             if not st.suspended and await self._security_step(identity, desired, port, rec):
@@ -458,21 +466,21 @@ class FleetReconciler:
         if result.temporary:
             st.last_error = result.error
             self._retry(identity, st, waited=asyncio.get_running_loop().time() - started)
-            if self.rollout is not None and wave_ok:
-                self.rollout.report(identity, converged=False, failed=True, had_changes=True)
+            if wave_ok and (ro := self._rollout_of(desired.revision)) is not None:
+                ro.report(identity, converged=False, failed=True, had_changes=True)
                 self._persist_rollout()
             return
         if result.refused or result.error:
             st.last_error = "; ".join(result.refused) or result.error
             st.health, st.stalled = Health.DEGRADED, True
             self._stall[key] = self._fingerprint(desired.revision, planned)
-            if self.rollout is not None and wave_ok:
-                self.rollout.report(identity, converged=False, failed=True, had_changes=True)
+            if wave_ok and (ro := self._rollout_of(desired.revision)) is not None:
+                ro.report(identity, converged=False, failed=True, had_changes=True)
                 self._persist_rollout()
             return
         self._failures.pop(key, None)
-        if wave_ok and self.rollout is not None:
-            self.rollout.changed.add(key)
+        if wave_ok and (ro := self._rollout_of(desired.revision)) is not None:
+            ro.changed.add(key)
         complete = wave_ok and result.accepted == result.sent and not book.pending_reboot
         if complete and not self._security_pending(desired, identity, rec):
             # every action accepted and read back as sent: converged, no second look needed
@@ -510,7 +518,8 @@ class FleetReconciler:
         st.last_error, st.stalled, st.next_retry_at, st.waiting_for_wave = None, False, None, None
         self._failures.pop(key, None)
         self._stall.pop(key, None)
-        if self.rollout is not None:
+        if self._rollout_of(revision) is not None:  # a look planned on an older revision is no progress of this one
+            assert self.rollout is not None
             wave_before = self.rollout.wave
             self.rollout.report(st.identity, converged=True, failed=False, had_changes=had_changes)
             self._persist_rollout()
