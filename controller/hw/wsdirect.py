@@ -48,6 +48,7 @@ Sink = Callable[[str | bytes], None]
 _FIN_TEXT = 0x81  # FIN bit + text opcode (RFC 6455 5.2)
 _LENGTH_16 = struct.Struct("!BBH")
 _LENGTH_64 = struct.Struct("!BBQ")
+_PROTOCOL_STATE = ("writes", "expect_continuation_frame", "extensions", "debug")
 
 
 class DirectServerConnection(ServerConnection):
@@ -59,6 +60,9 @@ class DirectServerConnection(ServerConnection):
         self._early: list[str | bytes] | None = None  # (lists made only when needed: 10,000 connections)
         self._fragments: list[Frame] | None = None
         self._failing = False
+        # What `send_text_now` checks, as websockets 17 names it; a websockets without it sends through `send`.
+        self._direct_send = (all(hasattr(self, name) for name in ("paused", "send_in_progress"))
+                             and all(hasattr(self.protocol, name) for name in _PROTOCOL_STATE))
 
     def deliver_to(self, sink: Sink) -> None:
         """Attach the callback; messages that arrived before are delivered to it now, in order."""
@@ -70,8 +74,8 @@ class DirectServerConnection(ServerConnection):
     def send_text_now(self, text: str) -> bool:
         """Write `text` as one text frame now, without a task switch; False when `send` must do it."""
         protocol = self.protocol
-        if (protocol.state is not OPEN or self.paused or self.send_in_progress is not None or protocol.writes
-                or protocol.expect_continuation_frame or protocol.extensions or protocol.debug
+        if (not self._direct_send or protocol.state is not OPEN or self.paused or self.send_in_progress is not None
+                or protocol.writes or protocol.expect_continuation_frame or protocol.extensions or protocol.debug
                 or self.transport.is_closing()):
             return False
         data = text.encode()
