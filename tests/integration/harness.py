@@ -22,7 +22,7 @@ from controller.store.sqlite import SqliteStore
 from tests.config.ownerrepo import Doc, load
 from tests.hw.kit import run
 
-__all__ = ["Harness", "csms", "desired_of", "run", "wait_until"]
+__all__ = ["Harness", "chargers", "csms", "desired_of", "run", "wait_until"]
 
 
 def desired_of(*docs: Doc) -> DesiredState:
@@ -73,6 +73,19 @@ async def csms(tmp: Path, desired: DesiredState, *, env: Mapping[str, str] | Non
         await central.stop()
         await reconciler.close()
         await store.close()
+
+
+@contextlib.asynccontextmanager
+async def chargers(h: Harness, names: list[str]) -> AsyncIterator[dict[str, SimulatedCharger]]:
+    """Simulated chargers for `names` (upper-cased identities), started, and stopped on the way out."""
+    cps = {n.upper(): h.charger(n.upper()) for n in names}
+    for cp in cps.values():
+        await cp.start()
+    try:
+        yield cps
+    finally:
+        for cp in cps.values():
+            await cp.stop()
 
 
 async def wait_until(predicate: Callable[[], Any], timeout: float = 5.0, what: str = "condition") -> None:

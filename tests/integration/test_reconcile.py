@@ -16,7 +16,7 @@ from controller.runtime.reconcile import ReconcileSettings
 from controller.runtime.status import Sync
 from tests.config.ownerrepo import Doc, card, group, owner, profile, station
 
-from .harness import Harness, csms, desired_of, run, wait_until
+from .harness import Harness, chargers, csms, desired_of, run, wait_until
 
 ONE_WAVE = {"rollout": {"waves": [100]}}
 
@@ -322,10 +322,7 @@ def test_a_failing_canary_wave_pauses_the_rollout_and_a_restart_resumes_it_witho
     async def scenario() -> None:
         from controller.runtime.reconcile import FleetReconciler
 
-        async with csms(tmp_path, v1) as h:
-            cps = {n.upper(): h.charger(n.upper()) for n in names}
-            for cp in cps.values():
-                await cp.start()
+        async with csms(tmp_path, v1) as h, chargers(h, names) as cps:
             try:
                 await wait_until(lambda: synced(h, v1.revision, *cps), 15, "v1 synced")
                 v2 = desired_of(*repo(60))
@@ -354,8 +351,6 @@ def test_a_failing_canary_wave_pauses_the_rollout_and_a_restart_resumes_it_witho
                     assert len(changes(cp, "HeartbeatInterval")) == (2 if cp is canary else 1)
                     assert cp.config.get("HeartbeatInterval") == "60"
             finally:
-                for cp in cps.values():
-                    await cp.stop()
                 await h.reconciler.close()
 
     run(scenario(), timeout=90)

@@ -17,7 +17,7 @@ from controller.runtime.reconcile import FleetReconciler
 from controller.runtime.rollout import Rollout
 from tests.config.ownerrepo import Doc, owner, profile, station
 
-from .harness import csms, desired_of, run, wait_until
+from .harness import chargers, csms, desired_of, run, wait_until
 from .test_reconcile import changes, synced
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
@@ -96,30 +96,23 @@ def test_a_look_on_the_previous_revision_does_not_count_for_the_new_rollout(
     slow = {"on": False}
 
     async def scenario() -> None:
-        async with csms(tmp_path, v1) as h:
-            cps = {n.upper(): h.charger(n.upper()) for n in names}
-            for cp in cps.values():
-                await cp.start()
-            try:
-                await wait_until(lambda: synced(h, v1.revision, *cps), 15, "v1 synced")
-                monkeypatch.setattr(reconcile_module, "observed_from_store",
-                                    delayed(reconcile_module.observed_from_store, 0.5,
-                                            lambda args: slow["on"] and args[1].upper() == canary))
-                slow["on"] = True
-                h.reconciler.enqueue(canary, "drift-check")  # a look of the canary on revision 1, held 0.5 s
-                await asyncio.sleep(0.1)
-                cps[canary].faults.reject_calls = True
-                assert h.holder.offer(v2, v2.revision)
-                h.reconciler.on_revision()  # revision 2's rollout: the canary alone in wave 1
-                await wait_until(lambda: h.reconciler.rollout is not None and h.reconciler.rollout.paused, 10,
-                                 "the canary's refusal pauses the rollout")
-                assert "wave 1" in (h.reconciler.rollout.paused or "")
-                await asyncio.sleep(0.3)
-                for ident, cp in cps.items():
-                    if ident != canary:  # the second wave never started
-                        assert cp.config.get("HeartbeatInterval") == "300", ident
-            finally:
-                for cp in cps.values():
-                    await cp.stop()
+        async with csms(tmp_path, v1) as h, chargers(h, names) as cps:
+            await wait_until(lambda: synced(h, v1.revision, *cps), 15, "v1 synced")
+            monkeypatch.setattr(reconcile_module, "observed_from_store",
+                                delayed(reconcile_module.observed_from_store, 0.5,
+                                        lambda args: slow["on"] and args[1].upper() == canary))
+            slow["on"] = True
+            h.reconciler.enqueue(canary, "drift-check")  # a look of the canary on revision 1, held 0.5 s
+            await asyncio.sleep(0.1)
+            cps[canary].faults.reject_calls = True
+            assert h.holder.offer(v2, v2.revision)
+            h.reconciler.on_revision()  # revision 2's rollout: the canary alone in wave 1
+            await wait_until(lambda: h.reconciler.rollout is not None and h.reconciler.rollout.paused, 10,
+                             "the canary's refusal pauses the rollout")
+            assert "wave 1" in (h.reconciler.rollout.paused or "")
+            await asyncio.sleep(0.3)
+            for ident, cp in cps.items():
+                if ident != canary:  # the second wave never started
+                    assert cp.config.get("HeartbeatInterval") == "300", ident
 
     run(scenario(), timeout=60)
