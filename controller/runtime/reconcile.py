@@ -405,6 +405,11 @@ class FleetReconciler:
         except (StoreUnavailable, ChargerError) as exc:
             self._look_failed(identity, st, exc)
             return
+        if observed is not None and observed.refused.keys() != book.refused.keys():
+            # refusals forgotten (resume_rollout) while this look waited: its plan still honours them, and
+            # concluding from it would call the station converged (or refused) on a stale view: plan again
+            self.enqueue(identity, "refusals")
+            return
         st.notes = [n.text for n in plan.notes]
         st.pending_changes = sum(1 for a in plan.actions if a.op is not Op.READ)
         if rec is None:

@@ -116,3 +116,57 @@ def test_a_look_on_the_previous_revision_does_not_count_for_the_new_rollout(
                     assert cp.config.get("HeartbeatInterval") == "300", ident
 
     run(scenario(), timeout=60)
+
+
+def test_a_look_that_planned_before_its_refusal_was_forgotten_plans_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`resume_rollout` forgets the canary's refusal while a look of the canary is planning with it: that
+    plan has nothing to send (the refused value is not retried), and concluding from it called the canary
+    converged on the new revision with the old value still on the charger, a success that could let the
+    next wave out before the canary took the change. The look plans again instead: the canary is never
+    Synced on the new revision with the old value, and no later station gets the change before it."""
+    names = [f"s-{i}" for i in range(5)]
+    waves = {"waves": [20, 100], "failureThresholdPercent": 10, "minStationsForWaves": 2}
+    v1 = desired_of(*repo(names, 300, **waves))
+    v2 = desired_of(*repo(names, 60, **waves))
+    canary = Rollout.start(v2.revision, [n.upper() for n in names], (20, 100), Decimal(10), 1).order[0]
+    violations: list[str] = []
+
+    async def scenario() -> None:
+        async with csms(tmp_path, v1) as h, chargers(h, names) as cps:
+            await wait_until(lambda: synced(h, v1.revision, *cps), 15, "v1 synced")
+            cps[canary].faults.reject_calls = True
+            assert h.holder.offer(v2, v2.revision)
+            h.reconciler.on_revision()
+            await wait_until(lambda: h.reconciler.rollout is not None and h.reconciler.rollout.paused, 10, "paused")
+            cps[canary].faults.reject_calls = False
+            hold = {"on": True}
+            monkeypatch.setattr(h.reconciler, "_pending_reservations",
+                                delayed(h.reconciler._pending_reservations, 0.3,
+                                        lambda args: hold["on"] and args[0].upper() == canary))
+
+            async def watch() -> None:
+                while True:
+                    st = h.reconciler.status.get(canary)
+                    canary_value = cps[canary].config.get("HeartbeatInterval")
+                    if st is not None and st.last_applied_revision == v2.revision and canary_value != "60":
+                        violations.append(f"{canary} Synced on v2 with HeartbeatInterval {canary_value}")
+                    ahead = [i for i, cp in cps.items() if i != canary and cp.config.get("HeartbeatInterval") == "60"]
+                    if ahead and canary_value != "60":
+                        violations.append(f"{ahead} got the change before the canary")
+                    await asyncio.sleep(0.002)
+
+            watcher = asyncio.create_task(watch())
+            try:
+                h.reconciler.enqueue(canary, "drift-check")  # a look that plans with the refusal, held 0.3 s
+                await asyncio.sleep(0.1)
+                hold["on"] = False
+                await h.reconciler.resume_rollout()  # forgets the refusal meanwhile
+                await wait_until(lambda: synced(h, v2.revision, *cps), 15, "v2 everywhere")
+            finally:
+                watcher.cancel()
+                await asyncio.gather(watcher, return_exceptions=True)
+            assert violations == []
+            assert [c["value"] for c in changes(cps[canary], "HeartbeatInterval")] == ["60", "60"]
+
+    run(scenario(), timeout=60)
