@@ -245,7 +245,7 @@ class FleetReconciler:
         if book.refused or book.local_list_mismatch:
             book.refused.clear()
             await save_bookkeeping(self.store, identity, book)
-        self._stall.pop(identity.upper(), None)
+        self._stall.pop(key, None)
 
     def _rollout_of(self, revision: str) -> Rollout | None:
         """The rollout if it is `revision`'s: a look that began before a newer revision came in reports
@@ -523,15 +523,15 @@ class FleetReconciler:
         st.last_error, st.stalled, st.next_retry_at, st.waiting_for_wave = None, False, None, None
         self._failures.pop(key, None)
         self._stall.pop(key, None)
-        if self._rollout_of(revision) is not None:  # a look planned on an older revision is no progress of this one
-            assert self.rollout is not None
-            wave_before = self.rollout.wave
-            self.rollout.report(st.identity, converged=True, failed=False, had_changes=had_changes)
+        ro = self._rollout_of(revision)  # a look planned on an older revision is no progress of the newer one
+        if ro is not None:
+            wave_before = ro.wave
+            ro.report(st.identity, converged=True, failed=False, had_changes=had_changes)
             self._persist_rollout()
-            if self.rollout.wave != wave_before:
-                for identity in self.rollout.wave_members(self.rollout.wave):
+            if ro.wave != wave_before:
+                for identity in ro.wave_members(ro.wave):
                     self.enqueue(identity, "wave")
-            if self.rollout.done and self.applied_revision != revision:
+            if ro.done and self.applied_revision != revision:
                 self.applied_revision = revision
                 task = asyncio.get_running_loop().create_task(self._write_state(APPLIED_KEY, revision))
                 task.add_done_callback(lambda t: t.exception())
