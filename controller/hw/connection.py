@@ -458,15 +458,19 @@ class OcppConnection:
     async def _send_frame(self, frame: ocppj.Frame) -> bool:
         if self._log.isEnabledFor(logging.DEBUG):
             self._log.debug("-> %s", ocppj.describe(frame))
-        text = ocppj.encode(frame)
-        send_now = self._send_now
-        if send_now is None or not send_now(text):
-            try:
-                await self._ws.send(text)
-            except ConnectionClosed:
-                return False
+        try:
+            await self._write(ocppj.encode(frame))
+        except ConnectionClosed:
+            return False
         self.stats.frames_out += 1
         return True
+
+    async def _write(self, text: str) -> None:
+        """One frame out: written at once where the websocket can, else through `send` (which raises
+        ConnectionClosed and waits for flow control)."""
+        send_now = self._send_now
+        if send_now is None or not send_now(text):
+            await self._ws.send(text)
 
     # -------------------------------------------------------------------------------- calling side
 
@@ -509,12 +513,10 @@ class OcppConnection:
             if self._log.isEnabledFor(logging.DEBUG):
                 shown = f"CALL {action} {message_id} <redacted>" if sensitive else ocppj.describe(frame)
                 self._log.debug("-> %s", shown)
-            send_now = self._send_now
-            if send_now is None or not send_now(text):
-                try:
-                    await self._ws.send(text)
-                except ConnectionClosed:
-                    raise self._unavailable(action) from None
+            try:
+                await self._write(text)
+            except ConnectionClosed:
+                raise self._unavailable(action) from None
             self.stats.frames_out += 1
             limit = self.default_timeout if timeout is None else timeout
             # a plain timer that fails the future (cheaper than asyncio.timeout's per-call context manager)
