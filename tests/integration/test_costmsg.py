@@ -25,7 +25,7 @@ from .harness import Harness, csms, desired_of, run, wait_until
 def _repo():  # type: ignore[no-untyped-def]
     return desired_of(
         owner(),
-        group("drivers", card("CARD-0001", "drv-1")),
+        group("drivers", card("CARD-0001", "drv-1"), card("CARD-0002", "drv-2")),
         group("employees", card("EMP-0001", "emp-1")),
         tariff("standard", price={"sessionFee": "0.50", "perKwh": "0.35"}, displayText="0.35 EUR/kWh + 0.50",
                groupPrices=[{"group": "employees", "free": True}]),
@@ -70,9 +70,11 @@ def test_price_messages_reach_a_california_charger_and_never_a_basic_one(tmp_pat
             for cp in (ca, basic):
                 await cp.wait_online(5)
                 await configuration_read(h, cp.identity)
-            for cp in (ca, basic):
+            # one card each: a card runs one session at a time (maxConcurrentSessions 1), so the same card on both
+            # would get ConcurrentTx on whichever StartTransaction arrives second, and that session would stop
+            for cp, id_tag in ((ca, "CARD-0001"), (basic, "CARD-0002")):
                 await cp.plug_in(1)
-                assert await cp.present_card("CARD-0001") == "Accepted"
+                assert await cp.present_card(id_tag) == "Accepted"
             await ca.wait_for(lambda: bool(shown(ca, "SetUserPrice")), 5, "SetUserPrice")
             assert shown(ca, "SetUserPrice")[0] == {"idToken": "CARD-0001", "priceText": "0.35 EUR/kWh + 0.50"}
             ca.faults.answer_delay = 0.5  # a slow display: meter values pile up while a RunningCost is in flight
