@@ -799,6 +799,25 @@ def print_profile(prof: cProfile.Profile, top: int) -> None:
         idle_s = sum(table.pop(k)[2] for k in idle)
         print(f"\n-- sorted by {key} (the event loop's wait in epoll left out: {idle_s:.2f} s)")
         stats.strip_dirs().sort_stats(key).print_stats(top)
+    print_own_time_by_module(prof, top)
+
+
+def print_own_time_by_module(prof: cProfile.Profile, top: int) -> None:
+    """Own time summed by source file (built-ins under the name of the module that calls them most): where
+    the time goes when no single function stands out."""
+    table: dict[Any, Any] = pstats.Stats(prof).stats  # type: ignore[attr-defined]
+    by_file: dict[str, float] = {}
+    for (filename, _line, name), (_cc, _nc, tottime, _ct, callers) in table.items():
+        if name.startswith("<method 'poll' of 'select."):
+            continue
+        if filename == "~" and callers:  # a built-in: charged to the file of its heaviest caller
+            filename = max(callers.items(), key=lambda item: item[1][2])[0][0]
+        by_file[filename] = by_file.get(filename, 0.0) + tottime
+    total = sum(by_file.values()) or 1.0
+    print(f"\n-- own time by source file (built-ins charged to their heaviest caller's file), top {top}")
+    for filename, seconds in sorted(by_file.items(), key=lambda item: -item[1])[:top]:
+        short = "/".join(Path(filename).parts[-3:]) if filename != "~" else "(built-ins)"
+        print(f"  {seconds:8.3f} s {100 * seconds / total:5.1f} %  {short}")
 
 
 @contextlib.contextmanager
