@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from controller.config.access import ListEntry
-from controller.config.ocpp16_keys import configuration_index, lookup, values_equal
+from controller.config.ocpp16_keys import config_key, configuration_index, lookup, values_equal
 from controller.hw.auth import key_bytes
 from controller.hw.errors import ChargerRejected, ChargerUnavailable
 from controller.hw.port import ChargerPort
@@ -147,7 +147,7 @@ class Applier:
         if a.kind is Kind.GET_CONFIGURATION:
             with self._waiting():
                 report = await port.get_configuration(list(p.get("key") or []), timeout=self.call_timeout)
-            keys = tuple(ConfigKey(e.key, e.value, e.readonly) for e in report.entries)
+            keys = tuple(config_key(e.key, e.value, e.readonly) for e in report.entries)
             self.batch.record_configuration(station, keys, now)
             for k in p.get("key") or ():
                 book.unconfirmed.pop(str(k).upper(), None)  # read back (whatever it says)

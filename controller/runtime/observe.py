@@ -20,13 +20,13 @@ from typing import Any
 from ocpp.v16.enums import MessageTrigger
 
 from controller.config.access import ListEntry
-from controller.config.ocpp16_keys import configuration_index
+from controller.config.ocpp16_keys import config_key, configuration_index
 from controller.hw.errors import ChargerError
 from controller.hw.port import ChargerPort
 from controller.reconcilers import ObservedStation, PendingReboot, Refusal
 from controller.reconcilers.access import snapshot_hash
 from controller.store.api import Store
-from controller.store.records import ConfigKey, LocalListEntry, StationRecord, TransactionStatus
+from controller.store.records import LocalListEntry, StationRecord, TransactionStatus
 
 EXT_PREFIX = "station/"
 
@@ -162,7 +162,7 @@ async def read_charger(port: ChargerPort, store: Store, identity: str, rec: Stat
         with contextlib.suppress(ChargerError):
             await port.trigger_message(MessageTrigger.status_notification)
     report = await port.get_configuration()
-    keys = [ConfigKey(e.key, e.value, e.readonly) for e in report.entries]
+    keys = [config_key(e.key, e.value, e.readonly) for e in report.entries]
     seen = {(k.upper, k.value, k.readonly) for k in rec.configuration} if rec is not None else None
     if seen is not None and seen == {(k.upper, k.value, k.readonly) for k in keys}:
         await store.record_configuration(identity, [], now)  # unchanged (the usual reconnect): only the time

@@ -41,7 +41,7 @@ from controller.config.model import DesiredState
 from controller.hw.auth import key_bytes, resolve_secret
 from controller.hw.errors import ChargerError
 from controller.hw.port import ChargerPort
-from controller.reconcilers import ObservedStation, Op, Phase, Plan, plan_station
+from controller.reconcilers import ObservedStation, Op, Phase, Plan
 from controller.reconcilers.planner import PendingReservation, local_list_snapshot
 from controller.runtime.apply import Applier, merge_read_back
 from controller.runtime.observe import (
@@ -52,6 +52,7 @@ from controller.runtime.observe import (
     read_charger,
     save_bookkeeping,
 )
+from controller.runtime.planshare import SharedPlans
 from controller.runtime.rollout import Rollout
 from controller.runtime.safety import Held, guard
 from controller.runtime.slots import ApplySlots, Slot
@@ -129,6 +130,7 @@ class FleetReconciler:
         self._reservations_loading: asyncio.Future[dict[str, list[PendingReservation]]] | None = None
         self._records: dict[str, StationRecord] = {}  # last read of each station (refreshed on events)
         self._books: dict[str, Bookkeeping] = {}  # the reconciler is the only writer of bookkeeping
+        self.plans = SharedPlans()  # stations with equal planning inputs share one plan (a fleet-wide change)
         self._reservations: tuple[float, dict[str, list[PendingReservation]]] | None = None
         self.sessions_of: Callable[[str], frozenset[int]] | None = None  # running sessions, from memory
         self.connected_since: Callable[[str], dt.datetime | None] | None = None  # current connection start
@@ -379,8 +381,10 @@ class FleetReconciler:
         # Planning and applying hold an apply slot: a revision enqueues every station at once, and planning
         # them all in one go would keep the event loop from the answers to the calls already sent (at 10,000
         # stations, for about as long as a call timeout).
-        async with self.slots.hold(urgent=bool(reasons - _BULK_REASONS)) as slot:
-            await self._plan_and_apply(identity, st, desired, rec, port, book, observed, accepted, now, slot)
+        async with self.slots.hold(urgent=bool(reasons - _BULK_REASONS)) as slot:  # (planned as of now, not
+            # as of the start of the look: a slot may be a while coming)
+            await self._plan_and_apply(identity, st, desired, rec, port, book, observed, accepted, self.clock(),
+                                       slot)
 
     def _look_failed(self, identity: str, st: StationStatus, exc: Exception) -> None:
         if isinstance(exc, StoreUnavailable):
@@ -399,9 +403,9 @@ class FleetReconciler:
             snap = local_list_snapshot(desired, identity, observed, now) if observed is not None else None
             if snap is not None:
                 snapshots[snap[0]] = snap[1]
-            plan = plan_station(desired, identity, observed, now,
-                                pending_reservations=await self._pending_reservations(identity),
-                                snapshot_entries=accepted, secrets=self._secrets(desired, identity))
+            plan = self.plans.plan(desired, identity, observed, now,
+                                   pending_reservations=await self._pending_reservations(identity),
+                                   snapshot_entries=accepted, secrets=self._secrets(desired, identity))
         except (StoreUnavailable, ChargerError) as exc:
             self._look_failed(identity, st, exc)
             return

@@ -16,6 +16,7 @@ import sqlite3
 from collections import defaultdict
 from collections.abc import Sequence
 
+from controller.config.ocpp16_keys import config_key
 from controller.store.codec import canonical_json, from_db_time, opt_from_db_time, to_db_time
 from controller.store.credentials import fingerprint
 from controller.store.records import (
@@ -264,7 +265,7 @@ def list_stations(conn: sqlite3.Connection, owner: str, station: str | None = No
     config: defaultdict[str, list[ConfigKey]] = defaultdict(list)
     if configuration:
         for row in conn.execute(f"SELECT * FROM station_config WHERE {where_child} ORDER BY key_upper", args):
-            config[row["station"]].append(ConfigKey(row["key"], row["value"], bool(row["readonly"])))
+            config[row["station"]].append(config_key(row["key"], row["value"], bool(row["readonly"])))
     connectors: defaultdict[str, list[ConnectorStatus]] = defaultdict(list)
     for row in conn.execute(f"SELECT * FROM connector_status WHERE {where_child}", args):
         connectors[row["station"]].append(

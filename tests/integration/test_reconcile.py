@@ -75,6 +75,14 @@ def test_a_profile_change_converges_on_exactly_the_affected_stations_and_a_secon
             await wait_until(lambda: h.reconciler.looks >= looks + 3, 10, "second pass")
             await asyncio.sleep(0.2)
             assert {cp.identity: len(changes(cp)) for cp in (a1, a2, b1)} == counts
+            # are alike (same profile, same charger, both just read whole): the next change is
+            # planned for one and the plan shared by the other
+            shared = h.reconciler.plans.shared
+            v3 = await commit(h, *fleet_repo(60))
+            await wait_until(lambda: synced(h, v3, "A-1", "A-2", "B-1"), 10, "v3 synced")
+            assert h.reconciler.plans.shared > shared
+            for cp in (a1, a2):
+                assert changes(cp)[-1] == {"key": "HeartbeatInterval", "value": "60"}
 
     run(scenario(), timeout=40)
 

@@ -1,0 +1,138 @@
+"""Plans shared by stations whose planning inputs are equal: a fleet-wide change plans once per class.
+
+Role: `plan_station` is pure, so two stations that give it equal inputs get equal plans but for whose they
+are (the station's identity and name, on the plan and on each action). A revision that changes a profile
+used by thousands of identical chargers would plan the same thing thousands of times; `SharedPlans` plans it
+once and hands each station a copy made out to it.
+
+Equal inputs, checked field by field against a plan made moments before (never guessed from a hash):
+
+- the same desired state (the same object: one revision);
+- the effective station, every field but the `Station` it came from, and of that `Station` only what the
+  planner reads besides identity and name (its time zone); every other station field reaches the planner
+  through the effective station;
+- the observed station, every field but its identity and the time of its last read (the planners only ask
+  whether it was ever read); configuration keys are interned (`config_key`), so comparing two chargers'
+  configurations is mostly comparing pointers;
+- the accepted list snapshot's entries and the write-only secrets;
+- no pending reservation (their ids and expiry times are the station's own: planned directly);
+- the time: a plan is reused from its own `now` for at most `horizon` (1 s), never at or past its
+  `next_review_at` (every time-driven change - tariff windows, UTC offsets, reboot windows - sets it) and
+  never across a quarter hour (the only times a calendar day can turn in some time zone, which the local
+  list's card validity follows).
+
+Anything else - a station no longer declared, not observed yet - is planned directly. The tests hold the
+invariant: the plan handed out equals `plan_station`'s for the same station, input by input.
+
+Boundary: runtime state (a small table per desired state) around the pure planner.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping, Sequence
+
+from controller.config.access import ListEntry
+from controller.config.effective import EffectiveStation, effective_station
+from controller.config.model import DesiredState
+from controller.reconcilers import ObservedStation, Plan, plan_station
+from controller.reconcilers.planner import PendingReservation
+
+HORIZON = dt.timedelta(seconds=1)
+MAX_CLASSES = 64  # classes remembered (those planned within the last `HORIZON`)
+_QUARTER_HOUR_S = 900
+
+_EFFECTIVE_FIELDS = tuple(f.name for f in dataclasses.fields(EffectiveStation) if f.name != "station")
+_OBSERVED_FIELDS = tuple(f.name for f in dataclasses.fields(ObservedStation)
+                         if f.name not in ("identity", "read_at"))
+
+
+def _same_effective(a: EffectiveStation, b: EffectiveStation) -> bool:
+    if a.station.timezone != b.station.timezone:
+        return False
+    for name in _EFFECTIVE_FIELDS:
+        x, y = getattr(a, name), getattr(b, name)
+        if x is not y and x != y:
+            return False
+    return True
+
+
+def _same_observed(a: ObservedStation, b: ObservedStation) -> bool:
+    if (a.read_at is None) != (b.read_at is None):
+        return False
+    for name in _OBSERVED_FIELDS:
+        x, y = getattr(a, name), getattr(b, name)
+        if x is not y and x != y:
+            return False
+    return True
+
+
+@dataclasses.dataclass(slots=True)
+class _Class:
+    eff: EffectiveStation
+    observed: ObservedStation
+    snapshot_entries: Sequence[ListEntry] | None
+    secrets: Mapping[str, str]
+    now: dt.datetime
+    plan: Plan
+
+    def matches(self, eff: EffectiveStation, observed: ObservedStation, snapshot_entries: Sequence[ListEntry] | None,
+                secrets: Mapping[str, str], now: dt.datetime) -> bool:
+        start = self.now
+        review = self.plan.next_review_at
+        if not (start <= now < start + HORIZON) or (review is not None and now >= review):
+            return False
+        if int(start.timestamp()) // _QUARTER_HOUR_S != int(now.timestamp()) // _QUARTER_HOUR_S:
+            return False
+        if self.snapshot_entries is not snapshot_entries and self.snapshot_entries != snapshot_entries:
+            return False
+        if self.secrets != secrets:
+            return False
+        return _same_effective(self.eff, eff) and _same_observed(self.observed, observed)
+
+
+def made_out_to(plan: Plan, identity: str, name: str | None) -> Plan:
+    """`plan` as the station `identity` (its declared spelling) named `name` would have it."""
+    if plan.station == identity and plan.name == name:
+        return plan
+    actions = tuple(dataclasses.replace(a, station=identity) for a in plan.actions)
+    return dataclasses.replace(plan, station=identity, name=name, actions=actions)
+
+
+class SharedPlans:
+    """`plan()` is `plan_station()`, planning once per class of stations with equal inputs."""
+
+    def __init__(self, max_classes: int = MAX_CLASSES) -> None:
+        self.max_classes = max_classes
+        self._desired: DesiredState | None = None
+        self._classes: list[_Class] = []
+        self.planned = 0  # plans made (plan_station called)
+        self.shared = 0  # plans handed out from a class
+
+    def plan(self, desired: DesiredState, identity: str, observed: ObservedStation | None, now: dt.datetime, *,
+             pending_reservations: Sequence[PendingReservation] = (),
+             snapshot_entries: Sequence[ListEntry] | None = None,
+             secrets: Mapping[str, str] | None = None) -> Plan:
+        secrets = secrets or {}
+        station = desired.station_for_identity(identity)
+        if station is None or observed is None or not observed.observed or pending_reservations:
+            self.planned += 1
+            return plan_station(desired, identity, observed, now, pending_reservations=pending_reservations,
+                                snapshot_entries=snapshot_entries, secrets=secrets)
+        if desired is not self._desired:
+            self._desired, self._classes = desired, []
+        classes = self._classes  # oldest first: the plans of the last `HORIZON`, at most `max_classes`
+        while classes and not now < classes[0].now + HORIZON:
+            del classes[0]
+        eff = effective_station(desired, station, observed.boot)
+        for cls in reversed(classes):
+            if cls.matches(eff, observed, snapshot_entries, secrets, now):
+                self.shared += 1
+                return made_out_to(cls.plan, station.identity, station.name)
+        self.planned += 1
+        plan = plan_station(desired, identity, observed, now, snapshot_entries=snapshot_entries, secrets=secrets)
+        classes.append(_Class(eff, observed, snapshot_entries, dict(secrets), now, plan))
+        if len(classes) > self.max_classes:
+            del classes[0]
+        return plan
