@@ -225,3 +225,12 @@ def test_configuration_keys_are_interned_and_the_table_is_bounded(monkeypatch: p
     keys = [config_key("K", str(i)) for i in range(5)]
     assert len(ocpp16_keys._INTERNED) == 3
     assert config_key("K", "4") is keys[4] and config_key("K", "0") == keys[0]
+
+
+def test_the_planners_ask_only_whether_a_charger_was_read_not_when() -> None:
+    """What `SharedPlans` leaves out of the comparison (the time of the last read) must not change a plan."""
+    ds = fleet()
+    for config in (None, CDCP, {"HeartbeatInterval": "900"}):
+        recent, old = (direct(ds, "ST-1", dataclasses.replace(charger("ST-1", config), read_at=NOW - age), NOW)
+                       for age in (SECOND, dt.timedelta(days=30)))
+        assert recent == old
