@@ -32,6 +32,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from typing import TypeVar
 
 from controller.config.access import ListEntry
 from controller.config.effective import EffectiveStation, effective_station
@@ -39,6 +40,8 @@ from controller.config.model import DesiredState
 from controller.reconcilers import ObservedStation, Plan, plan_station
 from controller.reconcilers.planner import PendingReservation
 
+_T = TypeVar("_T")
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 HORIZON = dt.timedelta(seconds=1)
 MAX_CLASSES = 64  # classes remembered (those planned within the last `HORIZON`)
 _QUARTER_HOUR_S = 900
@@ -92,12 +95,28 @@ class _Class:
         return _same_effective(self.eff, eff) and _same_observed(self.observed, observed)
 
 
+def _with(obj: _T, **changes: object) -> _T:
+    """`dataclasses.replace(obj, **changes)` for a frozen dataclass instance with a `__dict__`, without running
+    `__init__` again on values checked when `obj` was made: ~1 us instead of ~5 per action, for every
+    station a shared plan is made out to."""
+    values = getattr(obj, "__dict__", None)
+    if values is None:
+        return dataclasses.replace(obj, **changes)  # type: ignore[type-var]
+    cls = type(obj)
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+    new = object.__new__(cls)
+    vars(new).update({name: values[name] for name in names}, **changes)  # fields only: nothing cached is copied
+    return new
+
+
 def made_out_to(plan: Plan, identity: str, name: str | None) -> Plan:
     """`plan` as the station `identity` (its declared spelling) named `name` would have it."""
     if plan.station == identity and plan.name == name:
         return plan
-    actions = tuple(dataclasses.replace(a, station=identity) for a in plan.actions)
-    return dataclasses.replace(plan, station=identity, name=name, actions=actions)
+    actions = tuple(_with(a, station=identity) for a in plan.actions)
+    return _with(plan, station=identity, name=name, actions=actions)
 
 
 class SharedPlans:

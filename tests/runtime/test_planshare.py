@@ -17,7 +17,7 @@ from controller.config.ocpp16_keys import config_key
 from controller.reconcilers import ObservedStation, Plan, plan_station
 from controller.reconcilers.observed import PendingReboot, Refusal
 from controller.reconcilers.planner import PendingReservation
-from controller.runtime.planshare import HORIZON, SharedPlans
+from controller.runtime.planshare import HORIZON, SharedPlans, _with, made_out_to
 from tests.reconcilers.kit import NOW, charger, evse, profile, repo, station, tariff
 
 SECOND = dt.timedelta(seconds=1)
@@ -234,3 +234,15 @@ def test_the_planners_ask_only_whether_a_charger_was_read_not_when() -> None:
         recent, old = (direct(ds, "ST-1", dataclasses.replace(charger("ST-1", config), read_at=NOW - age), NOW)
                        for age in (SECOND, dt.timedelta(days=30)))
         assert recent == old
+
+
+def test_made_out_to_is_dataclasses_replace_without_what_is_not_a_field() -> None:
+    plan = direct(fleet(), "ST-1", charger("ST-1"), NOW)
+    assert plan.actions
+    vars(plan)["memo"] = "something cached on the instance"  # not a field: not carried to the copy
+    got = made_out_to(plan, "ST-2", "st-2")
+    assert got == dataclasses.replace(plan, station="ST-2", name="st-2",
+                                      actions=tuple(dataclasses.replace(a, station="ST-2") for a in plan.actions))
+    assert "memo" not in vars(got) and got.actions[0] is not plan.actions[0] and plan.station == "ST-1"
+    pending = PendingReboot(NOW, {})  # a slots dataclass: dataclasses.replace itself
+    assert _with(pending, since=NOW + SECOND) == PendingReboot(NOW + SECOND, {})
