@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import operator
 from collections.abc import Mapping, Sequence
 from typing import TypeVar
 
@@ -46,29 +47,19 @@ HORIZON = dt.timedelta(seconds=1)
 MAX_CLASSES = 64  # classes remembered (those planned within the last `HORIZON`)
 _QUARTER_HOUR_S = 900
 
-_EFFECTIVE_FIELDS = tuple(f.name for f in dataclasses.fields(EffectiveStation) if f.name != "station")
-_OBSERVED_FIELDS = tuple(f.name for f in dataclasses.fields(ObservedStation)
-                         if f.name not in ("identity", "read_at"))
+# every field but the station's own (the `Station` an effective station came from; an observed station's
+# identity and read time): taken as a tuple in C and compared element by element, identical objects at once
+_effective_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(EffectiveStation) if f.name != "station"))
+_observed_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(ObservedStation)
+                                         if f.name not in ("identity", "read_at")))
 
 
 def _same_effective(a: EffectiveStation, b: EffectiveStation) -> bool:
-    if a.station.timezone != b.station.timezone:
-        return False
-    for name in _EFFECTIVE_FIELDS:
-        x, y = getattr(a, name), getattr(b, name)
-        if x is not y and x != y:
-            return False
-    return True
+    return a.station.timezone == b.station.timezone and _effective_fields(a) == _effective_fields(b)
 
 
 def _same_observed(a: ObservedStation, b: ObservedStation) -> bool:
-    if (a.read_at is None) != (b.read_at is None):
-        return False
-    for name in _OBSERVED_FIELDS:
-        x, y = getattr(a, name), getattr(b, name)
-        if x is not y and x != y:
-            return False
-    return True
+    return (a.read_at is None) == (b.read_at is None) and _observed_fields(a) == _observed_fields(b)
 
 
 @dataclasses.dataclass(slots=True)
