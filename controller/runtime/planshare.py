@@ -44,7 +44,8 @@ from controller.reconcilers.planner import PendingReservation
 _T = TypeVar("_T")
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 HORIZON = dt.timedelta(seconds=1)
-MAX_CLASSES = 64  # classes remembered (those planned within the last `HORIZON`)
+PER_BUCKET = 4  # classes compared with: the newest planned within `HORIZON` with the same profiles, tariff,
+MAX_BUCKETS = 1024  # accepted list, firmware and model (a fleet where every station differs pays 4 comparisons)
 _QUARTER_HOUR_S = 900
 
 # every field but the station's own (the `Station` an effective station came from; an observed station's
@@ -79,10 +80,10 @@ class _Class:
             return False
         if int(start.timestamp()) // _QUARTER_HOUR_S != int(now.timestamp()) // _QUARTER_HOUR_S:
             return False
-        if self.snapshot_entries is not snapshot_entries and self.snapshot_entries != snapshot_entries:
+        if self.secrets != secrets or (self.snapshot_entries is None) != (snapshot_entries is None):
             return False
-        if self.secrets != secrets:
-            return False
+        # the accepted list's entries are those of `observed.local_list_hash`, their content address, which
+        # the observed comparison covers: thousands of entries are never compared one by one
         return _same_effective(self.eff, eff) and _same_observed(self.observed, observed)
 
 
@@ -113,10 +114,12 @@ def made_out_to(plan: Plan, identity: str, name: str | None) -> Plan:
 class SharedPlans:
     """`plan()` is `plan_station()`, planning once per class of stations with equal inputs."""
 
-    def __init__(self, max_classes: int = MAX_CLASSES) -> None:
-        self.max_classes = max_classes
+    def __init__(self, per_bucket: int = PER_BUCKET, max_buckets: int = MAX_BUCKETS) -> None:
+        self.per_bucket = per_bucket
+        self.max_buckets = max_buckets
         self._desired: DesiredState | None = None
-        self._classes: list[_Class] = []
+        # candidates by what cheaply tells classes apart; each list oldest first, planned within `HORIZON`
+        self._buckets: dict[tuple[object, ...], list[_Class]] = {}
         self.planned = 0  # plans made (plan_station called)
         self.shared = 0  # plans handed out from a class
 
@@ -124,6 +127,8 @@ class SharedPlans:
              pending_reservations: Sequence[PendingReservation] = (),
              snapshot_entries: Sequence[ListEntry] | None = None,
              secrets: Mapping[str, str] | None = None) -> Plan:
+        """`plan_station(...)`. `snapshot_entries` must be the entries of `observed.local_list_hash` (as
+        `controller.runtime.observe.observed_from_store` gives them): they are compared by that address."""
         secrets = secrets or {}
         station = desired.station_for_identity(identity)
         if station is None or observed is None or not observed.observed or pending_reservations:
@@ -131,18 +136,24 @@ class SharedPlans:
             return plan_station(desired, identity, observed, now, pending_reservations=pending_reservations,
                                 snapshot_entries=snapshot_entries, secrets=secrets)
         if desired is not self._desired:
-            self._desired, self._classes = desired, []
-        classes = self._classes  # oldest first: the plans of the last `HORIZON`, at most `max_classes`
-        while classes and not now < classes[0].now + HORIZON:
-            del classes[0]
+            self._desired, self._buckets = desired, {}
         eff = effective_station(desired, station, observed.boot)
-        for cls in reversed(classes):
-            if cls.matches(eff, observed, snapshot_entries, secrets, now):
-                self.shared += 1
-                return made_out_to(cls.plan, station.identity, station.name)
+        key = (eff.profiles, eff.tariff, observed.local_list_hash, observed.firmware, observed.model)
+        bucket = self._buckets.get(key)
+        if bucket is not None:
+            while bucket and not now < bucket[0].now + HORIZON:
+                del bucket[0]
+            for cls in reversed(bucket):  # at most `per_bucket` comparisons, however varied the fleet
+                if cls.matches(eff, observed, snapshot_entries, secrets, now):
+                    self.shared += 1
+                    return made_out_to(cls.plan, station.identity, station.name)
         self.planned += 1
         plan = plan_station(desired, identity, observed, now, snapshot_entries=snapshot_entries, secrets=secrets)
-        classes.append(_Class(eff, observed, snapshot_entries, dict(secrets), now, plan))
-        if len(classes) > self.max_classes:
-            del classes[0]
+        if bucket is None:
+            if len(self._buckets) >= self.max_buckets:
+                self._buckets.clear()
+            bucket = self._buckets[key] = []
+        bucket.append(_Class(eff, observed, snapshot_entries, dict(secrets), now, plan))
+        if len(bucket) > self.per_bucket:
+            del bucket[0]
         return plan

@@ -208,12 +208,33 @@ def test_a_new_desired_state_plans_again() -> None:
 
 def test_classes_are_bounded() -> None:
     ds = fleet()
-    shared = SharedPlans(max_classes=2)
-    for value in ("1", "2", "3"):
+    shared = SharedPlans(per_bucket=2, max_buckets=2)
+    for value in ("1", "2", "3"):  # one bucket (same profiles, list, firmware, model), three classes
         shared.plan(ds, "ST-1", charger("ST-1", {"MeterValueSampleInterval": value}), NOW)
-    assert len(shared._classes) == 2
+    assert [len(b) for b in shared._buckets.values()] == [2]
     shared.plan(ds, "ST-2", charger("ST-2", {"MeterValueSampleInterval": "1"}), NOW)  # the oldest was dropped
     assert shared.shared == 0
+    for firmware in ("a", "b"):  # two more buckets: past the bound, the table starts again
+        shared.plan(ds, "ST-1", dataclasses.replace(charger("ST-1"), firmware=firmware), NOW)
+    assert len(shared._buckets) == 1
+
+
+class NeverCompared(tuple):  # type: ignore[type-arg]
+    def __eq__(self, other: object) -> bool:
+        raise AssertionError("accepted list compared entry by entry")
+
+    __hash__ = tuple.__hash__
+
+
+def test_accepted_lists_are_compared_by_their_content_address_not_entry_by_entry() -> None:
+    ds = fleet()
+    shared = SharedPlans()
+    observed = {i: dataclasses.replace(charger(f"ST-{i}"), local_list_version=3, local_list_hash="sha256:list")
+                for i in (1, 2)}
+    for i in (1, 2):  # two copies of the same list (equal content: same address), never compared one by one
+        got = shared.plan(ds, f"ST-{i}", observed[i], NOW, snapshot_entries=NeverCompared((ENTRY,)))
+        assert got == direct(ds, f"ST-{i}", observed[i], NOW, snapshot_entries=(ENTRY,))
+    assert (shared.planned, shared.shared) == (1, 1)
 
 
 def test_configuration_keys_are_interned_and_the_table_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
