@@ -29,6 +29,7 @@ import functools
 import json
 import re
 import sys
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -126,6 +127,7 @@ class ConfigKey:
 
 
 _INTERNED: dict[tuple[str, str | None, bool], ConfigKey] = {}
+_INTERN_LOCK = threading.Lock()
 INTERNED_MAX = 65_536  # distinct (name, value, read-only) triples kept; past it the oldest go first
 
 
@@ -136,10 +138,13 @@ def config_key(key: str, value: str | None, readonly: bool = False) -> ConfigKey
     triple = (key, value, readonly)
     found = _INTERNED.get(triple)
     if found is None:
-        found = ConfigKey(key, value, readonly)
-        if len(_INTERNED) >= INTERNED_MAX:
-            del _INTERNED[next(iter(_INTERNED))]
-        _INTERNED[triple] = found
+        with _INTERN_LOCK:  # the store's reader threads intern too: one table changes at a time
+            found = _INTERNED.get(triple)
+            if found is None:
+                found = ConfigKey(key, value, readonly)
+                if len(_INTERNED) >= INTERNED_MAX:
+                    del _INTERNED[next(iter(_INTERNED))]
+                _INTERNED[triple] = found
     return found
 
 

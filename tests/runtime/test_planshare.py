@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -267,3 +269,30 @@ def test_made_out_to_is_dataclasses_replace_without_what_is_not_a_field() -> Non
     assert "memo" not in vars(got) and got.actions[0] is not plan.actions[0] and plan.station == "ST-1"
     pending = PendingReboot(NOW, {})  # a slots dataclass: dataclasses.replace itself
     assert _with(pending, since=NOW + SECOND) == PendingReboot(NOW + SECOND, {})
+
+
+def test_interning_from_several_threads_at_once_loses_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store's reader threads intern the keys they read while the event loop interns read-backs."""
+    monkeypatch.setattr(ocpp16_keys, "_INTERNED", {})
+    monkeypatch.setattr(ocpp16_keys, "INTERNED_MAX", 8)  # evicting all the time
+    errors: list[BaseException] = []
+    interval = sys.getswitchinterval()
+
+    def work(seed: int) -> None:
+        try:
+            for i in range(50_000):
+                key = config_key("K", str((i * 7 + seed) % 50))
+                assert key.value == str((i * 7 + seed) % 50)
+        except BaseException as exc:
+            errors.append(exc)
+
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        threads = [threading.Thread(target=work, args=(seed,)) for seed in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == [] and len(ocpp16_keys._INTERNED) <= 8
