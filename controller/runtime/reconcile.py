@@ -380,9 +380,9 @@ class FleetReconciler:
             return
         # Planning and applying hold an apply slot: a revision enqueues every station at once, and planning
         # them all in one go would keep the event loop from the answers to the calls already sent (at 10,000
-        # stations, for about as long as a call timeout).
-        async with self.slots.hold(urgent=bool(reasons - _BULK_REASONS)) as slot:  # (planned as of now, not
-            # as of the start of the look: a slot may be a while coming)
+        # stations, for about as long as a call timeout). The plan is made as of when the slot is had, not as of
+        # the start of the look: a slot may be a while coming.
+        async with self.slots.hold(urgent=bool(reasons - _BULK_REASONS)) as slot:
             await self._plan_and_apply(identity, st, desired, rec, port, book, observed, accepted, self.clock(),
                                        slot)
 
