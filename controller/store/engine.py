@@ -193,13 +193,17 @@ class Engine:
     # -- writes ------------------------------------------------------------------------------------
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` in the writer thread; resolve once the batch holding it is durably committed."""
+        return await self.submit(fn)
+
+    def submit(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        """Like `write`, for callers that settle other futures from this one (call it on the event loop)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         with self._lock:
             if self._closing:
                 raise StoreClosed("the store is closed")
             self._queue.put(_Job(fn, loop, future))
-        return await future
+        return future
 
     def _run(self) -> None:
         try:

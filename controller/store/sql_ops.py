@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from datetime import datetime
 
 from controller.store.codec import canonical_json, from_db_time, to_db_time
@@ -105,16 +105,15 @@ def list_reservations(
 
 
 def append_audit(conn: sqlite3.Connection, owner: str, entry: AuditEntry) -> None:
-    conn.execute(
+    append_audits(conn, owner, (entry,))
+
+
+def append_audits(conn: sqlite3.Connection, owner: str, entries: Iterable[AuditEntry]) -> None:
+    """Insert audit entries in order (ids ascending in that order)."""
+    conn.executemany(
         "INSERT INTO audit_log (at, owner, station, git_revision, action, detail) VALUES (?, ?, ?, ?, ?, ?)",
-        (
-            to_db_time(entry.at),
-            owner,
-            entry.station,
-            entry.git_revision,
-            entry.action,
-            canonical_json(redact(dict(entry.detail))),
-        ),
+        [(to_db_time(e.at), owner, e.station, e.git_revision, e.action, canonical_json(redact(dict(e.detail))))
+         for e in entries],
     )
 
 
@@ -140,10 +139,15 @@ def list_audit(conn: sqlite3.Connection, owner: str, station: str | None, limit:
 
 
 def put_state(conn: sqlite3.Connection, owner: str, key: str, value: object, at: datetime) -> None:
-    conn.execute(
+    put_states(conn, owner, ((key, value, at),))
+
+
+def put_states(conn: sqlite3.Connection, owner: str, items: Iterable[tuple[str, object, datetime]]) -> None:
+    """Upsert (key, value, at) items in order: of two items with the same key, the later one stays."""
+    conn.executemany(
         "INSERT INTO controller_state (owner, key, value, updated_at) VALUES (?, ?, ?, ?) "
         "ON CONFLICT (owner, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-        (owner, key, canonical_json(value), to_db_time(at)),
+        [(owner, key, canonical_json(value), to_db_time(at)) for key, value, at in items],
     )
 
 

@@ -14,7 +14,7 @@ import hashlib
 import json
 import sqlite3
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from controller.config.ocpp16_keys import config_key
 from controller.store.codec import canonical_json, from_db_time, opt_from_db_time, to_db_time
@@ -80,17 +80,46 @@ def set_online(conn: sqlite3.Connection, owner: str, station: str, online: bool,
 def record_configuration(
     conn: sqlite3.Connection, owner: str, station: str, keys: Sequence[ConfigKey], at: str, complete: bool
 ) -> None:
+    record_configurations(conn, owner, ((station, keys, at, complete),))
+
+
+ConfigRecord = tuple[str, Sequence[ConfigKey], str, bool]  # station, keys, read at (db time), complete
+
+
+def record_configurations(conn: sqlite3.Connection, owner: str, records: Sequence[ConfigRecord]) -> None:
+    """Record configuration reads, as if one by one in order: keys upserted by name and the read time set; a
+    `complete` read replaces every key of its station."""
+    if any(complete for _s, _k, _at, complete in records):  # a replacement must come after the writes before it
+        for record in records:
+            _record_one_configuration(conn, owner, *record)
+        return
+    read_at = "UPDATE stations SET config_read_at = ? WHERE owner = ? AND identity = ?"
+    times = [(at, owner, station) for station, _keys, at, _complete in records]
+    if conn.executemany(read_at, times).rowcount != len(times):  # a station's first record
+        for station, *_rest in records:
+            ensure_station(conn, owner, station)
+        conn.executemany(read_at, times)
+    _upsert_keys(conn, owner, [(station, keys, at) for station, keys, at, _complete in records])
+
+
+def _record_one_configuration(conn: sqlite3.Connection, owner: str, station: str, keys: Sequence[ConfigKey], at: str,
+                              complete: bool) -> None:
     read_at = "UPDATE stations SET config_read_at = ? WHERE owner = ? AND identity = ?"
     if conn.execute(read_at, (at, owner, station)).rowcount == 0:  # first record of this station
         ensure_station(conn, owner, station)
         conn.execute(read_at, (at, owner, station))
     if complete:
         conn.execute("DELETE FROM station_config WHERE owner = ? AND station = ?", (owner, station))
+    _upsert_keys(conn, owner, ((station, keys, at),))
+
+
+def _upsert_keys(conn: sqlite3.Connection, owner: str,
+                 reads: Iterable[tuple[str, Sequence[ConfigKey], str]]) -> None:
     conn.executemany(
         "INSERT INTO station_config (owner, station, key_upper, key, value, readonly, read_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (owner, station, key_upper) DO UPDATE SET"
         " key = excluded.key, value = excluded.value, readonly = excluded.readonly, read_at = excluded.read_at",
-        [(owner, station, k.upper, k.key, k.value, int(k.readonly), at) for k in keys],
+        [(owner, station, k.upper, k.key, k.value, int(k.readonly), at) for station, keys, at in reads for k in keys],
     )
 
 

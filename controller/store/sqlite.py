@@ -14,6 +14,7 @@ to run a function on the write connection, e.g. ``PRAGMA max_page_count`` to sim
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -33,6 +34,7 @@ from controller.store.billing_records import (
 )
 from controller.store.codec import to_db_time
 from controller.store.engine import Engine
+from controller.store.errors import StoreClosed, StoreError
 from controller.store.records import (
     AuditEntry,
     AuditRecord,
@@ -63,37 +65,60 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _run_all(conn: sqlite3.Connection, jobs: tuple[Callable[[sqlite3.Connection], object], ...]) -> None:
-    for job in jobs:
-        job(conn)
-
-
 class SqliteBatch:
-    """`StoreBatch` for SQLite: the writes run as ONE job of the writer thread (one savepoint)."""
+    """`StoreBatch` for SQLite. Batches committed in the same turn of the event loop (a fleet-wide change
+    commits one per station, dozens at a time) go to the writer as one job: each table's rows in one
+    statement (`_write_batches`). Either way every batch is all or nothing: when the joint job fails with an
+    ordinary error (one bad row), each batch of it is written again on its own, so only that batch fails."""
 
     def __init__(self, store: SqliteStore) -> None:
         self._store = store
-        self._jobs: list[Callable[[sqlite3.Connection], object]] = []
+        self._audits: list[AuditEntry] = []
+        self._configs: list[sql_stations.ConfigRecord] = []
+        self._states: list[tuple[str, object, datetime]] = []
 
     def audit(self, entry: AuditEntry) -> None:
-        self._jobs.append(partial(sql_ops.append_audit, owner=self._store.owner, entry=entry))
+        self._audits.append(entry)
 
     def record_configuration(self, station: str, keys: Sequence[ConfigKey], at: datetime, *,
                              complete: bool = False) -> None:
-        self._jobs.append(partial(sql_stations.record_configuration, owner=self._store.owner, station=station,
-                                  keys=tuple(keys), at=to_db_time(at), complete=complete))
+        self._configs.append((station, tuple(keys), to_db_time(at), complete))
 
     def put_state(self, key: str, value: object) -> None:
-        self._jobs.append(partial(sql_ops.put_state, owner=self._store.owner, key=key, value=value,
-                                  at=self._store._clock()))
+        self._states.append((key, value, self._store._clock()))
 
     def __len__(self) -> int:
-        return len(self._jobs)
+        return len(self._audits) + len(self._configs) + len(self._states)
 
     async def commit(self) -> None:
-        jobs, self._jobs = tuple(self._jobs), []
-        if jobs:
-            await self._store.engine.write(partial(_run_all, jobs=jobs))
+        if not len(self):
+            return
+        rows = _Rows(self._audits, self._configs, self._states, asyncio.get_running_loop().create_future())
+        self._audits, self._configs, self._states = [], [], []
+        await self._store._write_rows(rows)
+
+
+class _Rows:
+    """One committed batch's rows, and the future its `commit` awaits."""
+
+    __slots__ = ("audits", "configs", "future", "states")
+
+    def __init__(self, audits: list[AuditEntry], configs: list[sql_stations.ConfigRecord],
+                 states: list[tuple[str, object, datetime]], future: asyncio.Future[None]) -> None:
+        self.audits, self.configs, self.states, self.future = audits, configs, states, future
+
+
+def _write_batches(conn: sqlite3.Connection, owner: str, batches: Sequence[_Rows]) -> None:
+    """The batches' writes, as if batch after batch (the tables are independent of one another)."""
+    audits = [a for b in batches for a in b.audits]
+    if audits:
+        sql_ops.append_audits(conn, owner, audits)
+    configs = [c for b in batches for c in b.configs]
+    if configs:
+        sql_stations.record_configurations(conn, owner, configs)
+    states = [s for b in batches for s in b.states]
+    if states:
+        sql_ops.put_states(conn, owner, states)
 
 
 class SqliteStore:
@@ -104,6 +129,7 @@ class SqliteStore:
         self._engine = engine
         self._owner = owner
         self._clock = clock
+        self._pending: list[_Rows] | None = None  # batches committed in this turn of the event loop
 
     @classmethod
     async def open(
@@ -139,6 +165,44 @@ class SqliteStore:
 
     def batch(self) -> SqliteBatch:
         return SqliteBatch(self)
+
+    async def _write_rows(self, rows: _Rows) -> None:
+        """Queue a committed batch; the batches queued in this turn of the event loop are written together."""
+        if self._engine.closed:
+            raise StoreClosed("the store is closed")
+        if self._pending is None:
+            self._pending = []
+            asyncio.get_running_loop().call_soon(self._flush_rows)
+        self._pending.append(rows)
+        await rows.future
+
+    def _flush_rows(self) -> None:
+        group, self._pending = tuple(self._pending or ()), None
+        self._submit_rows(group)
+
+    def _submit_rows(self, group: tuple[_Rows, ...]) -> None:
+        try:
+            future = self._engine.submit(partial(_write_batches, owner=self._owner, batches=group))
+        except StoreError as exc:  # closed meanwhile
+            for rows in group:
+                if not rows.future.done():
+                    rows.future.set_exception(exc)
+            return
+        future.add_done_callback(partial(self._rows_written, group))
+
+    def _rows_written(self, group: tuple[_Rows, ...], future: asyncio.Future[None]) -> None:
+        exc = future.exception() if not future.cancelled() else StoreClosed("the write was cancelled")
+        if exc is not None and len(group) > 1 and not isinstance(exc, StoreError):
+            for rows in group:  # one batch's bad row: write each alone, so only that one fails
+                self._submit_rows((rows,))
+            return
+        for rows in group:
+            if rows.future.done():  # its commit was cancelled; the write stands (or failed) all the same
+                continue
+            if exc is None:
+                rows.future.set_result(None)
+            else:
+                rows.future.set_exception(exc)
 
     @property
     def live_version(self) -> int:

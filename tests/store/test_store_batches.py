@@ -1,0 +1,105 @@
+"""Batches committed together: one writer job for the batches of one turn of the event loop, each still all or
+nothing, and the same outcome as committing them one after the other."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from controller.store.errors import StoreClosed
+from controller.store.records import AuditEntry, ConfigKey
+
+from .helpers import T0, async_test, open_store
+
+
+def _key(value: str) -> ConfigKey:
+    return ConfigKey("HeartbeatInterval", value, False)
+
+
+@async_test
+async def test_batches_of_one_turn_go_to_the_writer_as_one_job_and_are_all_stored(tmp_path: Path) -> None:
+    store = await open_store(tmp_path)
+    before = store.engine.stats().writes
+    batches = []
+    for n in range(40):
+        b = store.batch()
+        b.audit(AuditEntry("ChangeConfiguration", T0, {"result": "Accepted", "n": n}, station=f"CP{n}"))
+        b.record_configuration(f"CP{n}", [_key(str(300 + n))], T0)  # stations never seen: created
+        b.put_state(f"ext/CP{n}", {"n": n})
+        batches.append(b)
+    await asyncio.gather(*(b.commit() for b in batches))
+    assert store.engine.stats().writes - before == 1
+    audit = await store.list_audit(limit=100)
+    assert [a.detail["n"] for a in audit] == list(range(40))  # in commit order
+    for n in (0, 17, 39):
+        st = await store.get_station(f"CP{n}")
+        assert st is not None and st.config_value("HEARTBEATINTERVAL") == _key(str(300 + n))
+        assert st.configuration_read_at == T0
+    states = await store.get_state("ext/")
+    assert len(states) == 40 and states["ext/CP17"] == {"n": 17}
+    await store.close()
+
+
+@async_test
+async def test_one_bad_batch_fails_alone_and_the_others_of_its_turn_are_stored(tmp_path: Path) -> None:
+    store = await open_store(tmp_path)
+    good, bad, other = store.batch(), store.batch(), store.batch()
+    good.put_state("ext/A", {"ok": 1})
+    good.audit(AuditEntry("ChangeConfiguration", T0, {"result": "Accepted"}, station="A"))
+    bad.put_state("ext/B", {"ok": 1})
+    bad.put_state("ext/B2", {"not json": object()})  # a bug's value: the writer cannot encode it
+    bad.record_configuration("B", [_key("1")], T0)
+    other.record_configuration("C", [_key("2")], T0)
+    results = await asyncio.gather(good.commit(), bad.commit(), other.commit(), return_exceptions=True)
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], TypeError)
+    assert await store.get_state("ext/") == {"ext/A": {"ok": 1}}  # nothing of the bad batch, not even ext/B
+    assert await store.get_station("B") is None
+    c = await store.get_station("C")
+    assert c is not None and c.config_value("HeartbeatInterval") == _key("2")
+    assert [a.station for a in await store.list_audit()] == ["A"]
+    await store.close()
+
+
+@async_test
+async def test_batches_of_one_turn_end_as_if_committed_one_after_the_other(tmp_path: Path) -> None:
+    store = await open_store(tmp_path)
+    t1 = T0 + timedelta(seconds=1)
+    await store.record_configuration("CP1", [_key("300"), ConfigKey("MeterValueSampleInterval", "60", False)], T0)
+    first, second, third = store.batch(), store.batch(), store.batch()
+    first.record_configuration("CP1", [_key("600")], T0)
+    first.put_state("ext/CP1", {"v": 1})
+    second.record_configuration("CP1", [ConfigKey("ConnectionTimeOut", "90", False)], t1, complete=True)
+    second.put_state("ext/CP1", {"v": 2})
+    third.record_configuration("CP1", [ConfigKey("connectiontimeout", "120", False)], t1)
+    await asyncio.gather(first.commit(), second.commit(), third.commit())
+    st = await store.get_station("CP1")
+    assert st is not None  # the complete read replaced what came before it, the later read updated it
+    assert st.configuration == (ConfigKey("connectiontimeout", "120", False),)
+    assert st.configuration_read_at == t1
+    assert await store.get_state("ext/") == {"ext/CP1": {"v": 2}}
+    await store.close()
+
+
+@async_test
+async def test_a_cancelled_commit_is_stored_all_the_same_and_a_closed_store_refuses(tmp_path: Path) -> None:
+    store = await open_store(tmp_path)
+    b = store.batch()
+    b.put_state("ext/A", {"ok": 1})
+    task = asyncio.ensure_future(b.commit())
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    other = store.batch()
+    other.put_state("ext/B", {"ok": 2})
+    await other.commit()  # committed after the cancelled one: both are durable once it returns
+    assert await store.get_state("ext/") == {"ext/A": {"ok": 1}, "ext/B": {"ok": 2}}
+    await store.close()
+    late = store.batch()
+    late.put_state("ext/C", {})
+    with pytest.raises(StoreClosed):
+        await late.commit()
