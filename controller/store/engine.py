@@ -7,7 +7,10 @@ Writes: ``await engine.write(fn)`` queues ``fn(connection)``. The single writer 
 everything queued (up to ``max_batch``), runs it in ONE transaction (each job inside its own
 SAVEPOINT) and COMMITs; only then are the awaiting futures resolved. While one commit is being
 synced, new writes queue up and form the next batch: the cost of a sync is shared by every write
-waiting for it (group commit), without any added delay.
+waiting for it (group commit), without any added delay. Consecutive jobs whose ``fn`` has the same
+``merge_key`` run as the one job ``fn.merged(fns)`` makes of them, in one savepoint (dozens of small
+batches of station writes: one statement per table); if that fails with an ordinary error, each runs
+alone in its own savepoint, so only the failing one's awaiter gets the error.
 
 Durability: WAL mode with ``synchronous=FULL``, so the WAL is fsynced at every COMMIT and an
 acknowledged write survives a process kill *and* a power loss. ``NORMAL`` would be safe against a
@@ -193,17 +196,13 @@ class Engine:
     # -- writes ------------------------------------------------------------------------------------
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` in the writer thread; resolve once the batch holding it is durably committed."""
-        return await self.submit(fn)
-
-    def submit(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
-        """Like `write`, for callers that settle other futures from this one (call it on the event loop)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         with self._lock:
             if self._closing:
                 raise StoreClosed("the store is closed")
             self._queue.put(_Job(fn, loop, future))
-        return future
+        return await future
 
     def _run(self) -> None:
         try:
@@ -235,8 +234,18 @@ class Engine:
         try:
             conn = self._writer_connection()
             conn.execute("BEGIN IMMEDIATE")
-            for job in batch:
-                outcomes.append(self._run_job(conn, job))
+            i = 0
+            while i < len(batch):
+                key = getattr(batch[i].fn, "merge_key", None)
+                j = i + 1
+                if key is not None:
+                    while j < len(batch) and getattr(batch[j].fn, "merge_key", None) == key:
+                        j += 1
+                if j - i > 1:
+                    outcomes.extend(self._run_merged(conn, batch[i:j]))
+                else:
+                    outcomes.append(self._run_job(conn, batch[i]))
+                i = j
             if self.fault is not None:
                 self.fault(conn)
             conn.execute("COMMIT")
@@ -269,6 +278,23 @@ class Engine:
             return job, False, exc
         conn.execute("RELEASE job")
         return job, True, value
+
+    @classmethod
+    def _run_merged(cls, conn: sqlite3.Connection, jobs: list[_Job]) -> list[tuple[_Job, bool, Any]]:
+        """Consecutive jobs with one `merge_key`, run as the one job their fn's `merged` makes of them (e.g. a
+        statement per table for dozens of small batches); if that fails with an ordinary error, each alone,
+        so that only the failing one's awaiter gets it."""
+        conn.execute("SAVEPOINT merged")
+        try:
+            jobs[0].fn.merged([job.fn for job in jobs])(conn)  # type: ignore[attr-defined]
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise
+            conn.execute("ROLLBACK TO merged")
+            conn.execute("RELEASE merged")
+            return [cls._run_job(conn, job) for job in jobs]
+        conn.execute("RELEASE merged")
+        return [(job, True, None) for job in jobs]
 
     def _abort(self) -> None:
         conn = self._conn

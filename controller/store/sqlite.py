@@ -14,7 +14,6 @@ to run a function on the write connection, e.g. ``PRAGMA max_page_count`` to sim
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sqlite3
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -34,7 +33,6 @@ from controller.store.billing_records import (
 )
 from controller.store.codec import to_db_time
 from controller.store.engine import Engine
-from controller.store.errors import StoreClosed, StoreError
 from controller.store.records import (
     AuditEntry,
     AuditRecord,
@@ -66,10 +64,9 @@ def _utc_now() -> datetime:
 
 
 class SqliteBatch:
-    """`StoreBatch` for SQLite. Batches committed in the same turn of the event loop (a fleet-wide change
-    commits one per station, dozens at a time) go to the writer as one job: each table's rows in one
-    statement (`_write_batches`). Either way every batch is all or nothing: when the joint job fails with an
-    ordinary error (one bad row), each batch of it is written again on its own, so only that batch fails."""
+    """`StoreBatch` for SQLite: one writer job. Batches that wait for the writer together (a fleet-wide change
+    commits one per station, dozens while a commit is being synced) are written by one statement per table
+    (`BatchWrite.merged`; see the engine), each still all or nothing."""
 
     def __init__(self, store: SqliteStore) -> None:
         self._store = store
@@ -93,32 +90,34 @@ class SqliteBatch:
     async def commit(self) -> None:
         if not len(self):
             return
-        rows = _Rows(self._audits, self._configs, self._states, asyncio.get_running_loop().create_future())
+        job = BatchWrite(self._store.owner, self._audits, self._configs, self._states)
         self._audits, self._configs, self._states = [], [], []
-        await self._store._write_rows(rows)
+        await self._store.engine.write(job)
 
 
-class _Rows:
-    """One committed batch's rows, and the future its `commit` awaits."""
+class BatchWrite:
+    """A writer job: the writes of one or more batches, as if batch after batch (the tables are independent
+    of one another, and configuration reads keep their order)."""
 
-    __slots__ = ("audits", "configs", "future", "states")
+    __slots__ = ("audits", "configs", "merge_key", "owner", "states")
 
-    def __init__(self, audits: list[AuditEntry], configs: list[sql_stations.ConfigRecord],
-                 states: list[tuple[str, object, datetime]], future: asyncio.Future[None]) -> None:
-        self.audits, self.configs, self.states, self.future = audits, configs, states, future
+    def __init__(self, owner: str, audits: list[AuditEntry], configs: list[sql_stations.ConfigRecord],
+                 states: list[tuple[str, object, datetime]]) -> None:
+        self.owner, self.audits, self.configs, self.states = owner, audits, configs, states
+        self.merge_key = ("batch", owner)  # the engine runs consecutive jobs of one key as one (`merged`)
 
+    @staticmethod
+    def merged(jobs: Sequence[BatchWrite]) -> BatchWrite:
+        return BatchWrite(jobs[0].owner, [a for j in jobs for a in j.audits], [c for j in jobs for c in j.configs],
+                          [s for j in jobs for s in j.states])
 
-def _write_batches(conn: sqlite3.Connection, owner: str, batches: Sequence[_Rows]) -> None:
-    """The batches' writes, as if batch after batch (the tables are independent of one another)."""
-    audits = [a for b in batches for a in b.audits]
-    if audits:
-        sql_ops.append_audits(conn, owner, audits)
-    configs = [c for b in batches for c in b.configs]
-    if configs:
-        sql_stations.record_configurations(conn, owner, configs)
-    states = [s for b in batches for s in b.states]
-    if states:
-        sql_ops.put_states(conn, owner, states)
+    def __call__(self, conn: sqlite3.Connection) -> None:
+        if self.audits:
+            sql_ops.append_audits(conn, self.owner, self.audits)
+        if self.configs:
+            sql_stations.record_configurations(conn, self.owner, self.configs)
+        if self.states:
+            sql_ops.put_states(conn, self.owner, self.states)
 
 
 class SqliteStore:
@@ -129,7 +128,6 @@ class SqliteStore:
         self._engine = engine
         self._owner = owner
         self._clock = clock
-        self._pending: list[_Rows] | None = None  # batches committed in this turn of the event loop
 
     @classmethod
     async def open(
@@ -165,44 +163,6 @@ class SqliteStore:
 
     def batch(self) -> SqliteBatch:
         return SqliteBatch(self)
-
-    async def _write_rows(self, rows: _Rows) -> None:
-        """Queue a committed batch; the batches queued in this turn of the event loop are written together."""
-        if self._engine.closed:
-            raise StoreClosed("the store is closed")
-        if self._pending is None:
-            self._pending = []
-            asyncio.get_running_loop().call_soon(self._flush_rows)
-        self._pending.append(rows)
-        await rows.future
-
-    def _flush_rows(self) -> None:
-        group, self._pending = tuple(self._pending or ()), None
-        self._submit_rows(group)
-
-    def _submit_rows(self, group: tuple[_Rows, ...]) -> None:
-        try:
-            future = self._engine.submit(partial(_write_batches, owner=self._owner, batches=group))
-        except StoreError as exc:  # closed meanwhile
-            for rows in group:
-                if not rows.future.done():
-                    rows.future.set_exception(exc)
-            return
-        future.add_done_callback(partial(self._rows_written, group))
-
-    def _rows_written(self, group: tuple[_Rows, ...], future: asyncio.Future[None]) -> None:
-        exc = future.exception() if not future.cancelled() else StoreClosed("the write was cancelled")
-        if exc is not None and len(group) > 1 and not isinstance(exc, StoreError):
-            for rows in group:  # one batch's bad row: write each alone, so only that one fails
-                self._submit_rows((rows,))
-            return
-        for rows in group:
-            if rows.future.done():  # its commit was cancelled; the write stands (or failed) all the same
-                continue
-            if exc is None:
-                rows.future.set_result(None)
-            else:
-                rows.future.set_exception(exc)
 
     @property
     def live_version(self) -> int:

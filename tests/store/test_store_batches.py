@@ -1,9 +1,12 @@
-"""Batches committed together: one writer job for the batches of one turn of the event loop, each still all or
-nothing, and the same outcome as committing them one after the other."""
+"""Batches waiting for the writer together are written as one (a statement per table), each still all or
+nothing, with the same outcome as committing them one after the other."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import threading
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,6 +14,7 @@ import pytest
 
 from controller.store.errors import StoreClosed
 from controller.store.records import AuditEntry, ConfigKey
+from controller.store.sqlite import SqliteStore
 
 from .helpers import T0, async_test, open_store
 
@@ -19,10 +23,33 @@ def _key(value: str) -> ConfigKey:
     return ConfigKey("HeartbeatInterval", value, False)
 
 
+async def _written_together(store: SqliteStore,
+                            *commits: Callable[[], Awaitable[None]]) -> tuple[list[object], list[str]]:
+    """Queue the commits while the writer is busy (on a job that waits), then let it go, so that all of them
+    reach it at once. Returns their outcomes and the writer's statements from then on."""
+    statements: list[str] = []
+    go = threading.Event()
+
+    def hold(conn: sqlite3.Connection) -> None:
+        conn.set_trace_callback(statements.append)
+        go.wait(10)
+
+    held = asyncio.ensure_future(store.engine.write(hold))
+    await asyncio.sleep(0.05)
+    tasks = [asyncio.ensure_future(c()) for c in commits]
+    for _ in range(3):
+        await asyncio.sleep(0)  # every commit reaches the writer's queue
+    go.set()
+    await held
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    seen = list(statements)
+    await store.engine.write(lambda conn: conn.set_trace_callback(None))
+    return results, seen
+
+
 @async_test
-async def test_batches_of_one_turn_go_to_the_writer_as_one_job_and_are_all_stored(tmp_path: Path) -> None:
+async def test_batches_waiting_together_are_written_as_one_and_all_stored(tmp_path: Path) -> None:
     store = await open_store(tmp_path)
-    before = store.engine.stats().writes
     batches = []
     for n in range(40):
         b = store.batch()
@@ -30,8 +57,10 @@ async def test_batches_of_one_turn_go_to_the_writer_as_one_job_and_are_all_store
         b.record_configuration(f"CP{n}", [_key(str(300 + n))], T0)  # stations never seen: created
         b.put_state(f"ext/CP{n}", {"n": n})
         batches.append(b)
-    await asyncio.gather(*(b.commit() for b in batches))
-    assert store.engine.stats().writes - before == 1
+    results, statements = await _written_together(store, *(b.commit for b in batches))
+    assert results == [None] * 40
+    savepoints = [s for s in statements if s.startswith("SAVEPOINT")]
+    assert savepoints == ["SAVEPOINT merged"]  # one job, not 40
     audit = await store.list_audit(limit=100)
     assert [a.detail["n"] for a in audit] == list(range(40))  # in commit order
     for n in (0, 17, 39):
@@ -44,7 +73,7 @@ async def test_batches_of_one_turn_go_to_the_writer_as_one_job_and_are_all_store
 
 
 @async_test
-async def test_one_bad_batch_fails_alone_and_the_others_of_its_turn_are_stored(tmp_path: Path) -> None:
+async def test_one_bad_batch_fails_alone_and_the_others_written_with_it_are_stored(tmp_path: Path) -> None:
     store = await open_store(tmp_path)
     good, bad, other = store.batch(), store.batch(), store.batch()
     good.put_state("ext/A", {"ok": 1})
@@ -53,7 +82,8 @@ async def test_one_bad_batch_fails_alone_and_the_others_of_its_turn_are_stored(t
     bad.put_state("ext/B2", {"not json": object()})  # a bug's value: the writer cannot encode it
     bad.record_configuration("B", [_key("1")], T0)
     other.record_configuration("C", [_key("2")], T0)
-    results = await asyncio.gather(good.commit(), bad.commit(), other.commit(), return_exceptions=True)
+    results, statements = await _written_together(store, good.commit, bad.commit, other.commit)
+    assert [s for s in statements if s.startswith("SAVEPOINT")] == ["SAVEPOINT merged", *["SAVEPOINT job"] * 3]
     assert results[0] is None and results[2] is None
     assert isinstance(results[1], TypeError)
     assert await store.get_state("ext/") == {"ext/A": {"ok": 1}}  # nothing of the bad batch, not even ext/B
@@ -65,7 +95,7 @@ async def test_one_bad_batch_fails_alone_and_the_others_of_its_turn_are_stored(t
 
 
 @async_test
-async def test_batches_of_one_turn_end_as_if_committed_one_after_the_other(tmp_path: Path) -> None:
+async def test_batches_written_together_end_as_if_committed_one_after_the_other(tmp_path: Path) -> None:
     store = await open_store(tmp_path)
     t1 = T0 + timedelta(seconds=1)
     await store.record_configuration("CP1", [_key("300"), ConfigKey("MeterValueSampleInterval", "60", False)], T0)
@@ -75,7 +105,9 @@ async def test_batches_of_one_turn_end_as_if_committed_one_after_the_other(tmp_p
     second.record_configuration("CP1", [ConfigKey("ConnectionTimeOut", "90", False)], t1, complete=True)
     second.put_state("ext/CP1", {"v": 2})
     third.record_configuration("CP1", [ConfigKey("connectiontimeout", "120", False)], t1)
-    await asyncio.gather(first.commit(), second.commit(), third.commit())
+    results, statements = await _written_together(store, first.commit, second.commit, third.commit)
+    assert results == [None] * 3
+    assert "SAVEPOINT merged" in statements
     st = await store.get_station("CP1")
     assert st is not None  # the complete read replaced what came before it, the later read updated it
     assert st.configuration == (ConfigKey("connectiontimeout", "120", False),)
