@@ -198,8 +198,10 @@ class FleetReconciler:
                                          ro.waves, ro.failure_threshold_percent, ro.min_stations_for_waves)
             self._stall.clear()
             self._persist_rollout()
+        statuses = self.status
         for st in desired.stations.values():
-            self.status.setdefault(st.identity.upper(), StationStatus(st.identity, st.name))
+            if st.identity.upper() not in statuses:
+                statuses[st.identity.upper()] = StationStatus(st.identity, st.name)
             self.enqueue(st.identity, "revision")
         for key, status in list(self.status.items()):
             if desired.station_for_identity(key) is None:
@@ -343,7 +345,9 @@ class FleetReconciler:
         if desired is None:
             return
         station = desired.station_for_identity(identity)
-        st = self.status.setdefault(key, StationStatus(identity, station.name if station else None))
+        st = self.status.get(key)
+        if st is None:
+            st = self.status[key] = StationStatus(identity, station.name if station else None)
         st.name = station.name if station else st.name
         st.removed = station is None
         st.suspended = key in self.suspended
