@@ -94,20 +94,13 @@ def record_configurations(conn: sqlite3.Connection, owner: str, records: Sequenc
         for record in records:
             _record_one_configuration(conn, owner, *record)
         return
-    if codec.JSON_ROWS and len(records) > 1:
-        last = json.dumps(list({station: at for station, _keys, at, _complete in records}.items()))  # last wins
-        conn.execute("INSERT INTO stations (owner, identity) SELECT ?, value->>0 FROM json_each(?) WHERE true"
-                     " ON CONFLICT DO NOTHING", (owner, last))
-        conn.execute("UPDATE stations SET config_read_at = u.at FROM (SELECT value->>0 AS identity, value->>1 AS at"
-                     " FROM json_each(?)) AS u WHERE stations.owner = ? AND stations.identity = u.identity",
-                     (last, owner))
-    else:
-        read_at = "UPDATE stations SET config_read_at = ? WHERE owner = ? AND identity = ?"
-        times = [(at, owner, station) for station, _keys, at, _complete in records]
-        if conn.executemany(read_at, times).rowcount != len(times):  # a station's first record
-            for station, *_rest in records:
-                ensure_station(conn, owner, station)
-            conn.executemany(read_at, times)
+    # executemany here: SQLite plans UPDATE ... FROM json_each as a scan of the JSON per station of the owner
+    read_at = "UPDATE stations SET config_read_at = ? WHERE owner = ? AND identity = ?"
+    times = [(at, owner, station) for station, _keys, at, _complete in records]
+    if conn.executemany(read_at, times).rowcount != len(times):  # a station's first record
+        for station, *_rest in records:
+            ensure_station(conn, owner, station)
+        conn.executemany(read_at, times)
     _upsert_keys(conn, owner, [(station, keys, at) for station, keys, at, _complete in records])
 
 
