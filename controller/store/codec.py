@@ -7,15 +7,8 @@ Boundary: pure functions. Our own times are stored as UTC text with a fixed widt
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable
 from datetime import UTC, datetime
-
-# Many rows in one statement, as a JSON array read with json_each (SQLite >= 3.38: JSON built in, `->>`), instead
-# of executemany: executemany steps once per row, and every step releases and retakes the GIL; with the event
-# loop busy in the main thread each retake costs several microseconds (measured: 1.3 -> 9.7 us per inserted
-# row with a busy thread beside the writer, 1.4 with a busy process). Older SQLite: executemany.
-JSON_ROWS = sqlite3.sqlite_version_info >= (3, 38)
 
 _FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _WIDTH = len("2024-05-01T12:00:00.000000Z")

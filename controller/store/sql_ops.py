@@ -12,7 +12,6 @@ import sqlite3
 from collections.abc import Collection, Iterable
 from datetime import datetime
 
-from controller.store import codec
 from controller.store.codec import canonical_json, from_db_time, to_db_time
 from controller.store.records import (
     AuditEntry,
@@ -111,18 +110,10 @@ def append_audit(conn: sqlite3.Connection, owner: str, entry: AuditEntry) -> Non
 
 def append_audits(conn: sqlite3.Connection, owner: str, entries: Iterable[AuditEntry]) -> None:
     """Insert audit entries in order (ids ascending in that order)."""
-    rows = [(to_db_time(e.at), e.station, e.git_revision, e.action, canonical_json(redact(dict(e.detail))))
-            for e in entries]
-    if codec.JSON_ROWS and len(rows) > 1:
-        conn.execute(
-            "INSERT INTO audit_log (at, owner, station, git_revision, action, detail)"
-            " SELECT value->>0, ?, value->>1, value->>2, value->>3, value->>4 FROM json_each(?) ORDER BY key",
-            (owner, json.dumps(rows)),
-        )
-        return
     conn.executemany(
         "INSERT INTO audit_log (at, owner, station, git_revision, action, detail) VALUES (?, ?, ?, ?, ?, ?)",
-        [(at, owner, station, revision, action, detail) for at, station, revision, action, detail in rows],
+        [(to_db_time(e.at), owner, e.station, e.git_revision, e.action, canonical_json(redact(dict(e.detail))))
+         for e in entries],
     )
 
 
@@ -153,19 +144,10 @@ def put_state(conn: sqlite3.Connection, owner: str, key: str, value: object, at:
 
 def put_states(conn: sqlite3.Connection, owner: str, items: Iterable[tuple[str, object, datetime]]) -> None:
     """Upsert (key, value, at) items in order: of two items with the same key, the later one stays."""
-    rows = [(key, canonical_json(value), to_db_time(at)) for key, value, at in items]
-    if codec.JSON_ROWS and len(rows) > 1:
-        conn.execute(
-            "INSERT INTO controller_state (owner, key, value, updated_at)"
-            " SELECT ?, value->>0, value->>1, value->>2 FROM json_each(?) WHERE true ORDER BY key"
-            " ON CONFLICT (owner, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-            (owner, json.dumps(rows)),
-        )
-        return
     conn.executemany(
         "INSERT INTO controller_state (owner, key, value, updated_at) VALUES (?, ?, ?, ?) "
         "ON CONFLICT (owner, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-        [(owner, key, value, at) for key, value, at in rows],
+        [(owner, key, canonical_json(value), to_db_time(at)) for key, value, at in items],
     )
 
 

@@ -17,7 +17,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 from controller.config.ocpp16_keys import config_key
-from controller.store import codec
 from controller.store.codec import canonical_json, from_db_time, opt_from_db_time, to_db_time
 from controller.store.credentials import fingerprint
 from controller.store.records import (
@@ -94,7 +93,6 @@ def record_configurations(conn: sqlite3.Connection, owner: str, records: Sequenc
         for record in records:
             _record_one_configuration(conn, owner, *record)
         return
-    # executemany here: SQLite plans UPDATE ... FROM json_each as a scan of the JSON per station of the owner
     read_at = "UPDATE stations SET config_read_at = ? WHERE owner = ? AND identity = ?"
     times = [(at, owner, station) for station, _keys, at, _complete in records]
     if conn.executemany(read_at, times).rowcount != len(times):  # a station's first record
@@ -115,25 +113,13 @@ def _record_one_configuration(conn: sqlite3.Connection, owner: str, station: str
     _upsert_keys(conn, owner, ((station, keys, at),))
 
 
-_UPSERT_KEY = (" ON CONFLICT (owner, station, key_upper) DO UPDATE SET key = excluded.key, value = excluded.value,"
-               " readonly = excluded.readonly, read_at = excluded.read_at")
-
-
 def _upsert_keys(conn: sqlite3.Connection, owner: str,
                  reads: Iterable[tuple[str, Sequence[ConfigKey], str]]) -> None:
-    rows = [(station, k.upper, k.key, k.value, int(k.readonly), at) for station, keys, at in reads for k in keys]
-    if codec.JSON_ROWS and len(rows) > 1:
-        conn.execute(
-            "INSERT INTO station_config (owner, station, key_upper, key, value, readonly, read_at)"
-            " SELECT ?, value->>0, value->>1, value->>2, value->>3, value->>4, value->>5 FROM json_each(?)"
-            " WHERE true ORDER BY key" + _UPSERT_KEY,
-            (owner, json.dumps(rows)),
-        )
-        return
     conn.executemany(
         "INSERT INTO station_config (owner, station, key_upper, key, value, readonly, read_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)" + _UPSERT_KEY,
-        [(owner, *row) for row in rows],
+        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (owner, station, key_upper) DO UPDATE SET"
+        " key = excluded.key, value = excluded.value, readonly = excluded.readonly, read_at = excluded.read_at",
+        [(owner, station, k.upper, k.key, k.value, int(k.readonly), at) for station, keys, at in reads for k in keys],
     )
 
 
