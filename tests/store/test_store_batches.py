@@ -135,3 +135,21 @@ async def test_a_cancelled_commit_is_stored_all_the_same_and_a_closed_store_refu
     late.put_state("ext/C", {})
     with pytest.raises(StoreClosed):
         await late.commit()
+
+
+@async_test
+async def test_of_two_reads_of_one_station_written_together_the_later_one_stays(tmp_path: Path) -> None:
+    store = await open_store(tmp_path)
+    await store.record_configuration("CP1", [_key("300")], T0)
+    t1 = T0 + timedelta(seconds=5)
+    first, second = store.batch(), store.batch()
+    first.record_configuration("CP1", [_key("600")], t1)
+    first.put_state("ext/CP1", {"v": 1})
+    second.record_configuration("CP1", [_key("900")], T0)  # read later, with an earlier clock: still the later one
+    second.put_state("ext/CP1", {"v": 2})
+    results, statements = await _written_together(store, first.commit, second.commit)
+    assert results == [None, None] and "SAVEPOINT merged" in statements
+    st = await store.get_station("CP1")
+    assert st is not None and st.configuration == (_key("900"),) and st.configuration_read_at == T0
+    assert await store.get_state("ext/") == {"ext/CP1": {"v": 2}}
+    await store.close()
