@@ -234,12 +234,12 @@ class Engine:
         try:
             conn = self._writer_connection()
             conn.execute("BEGIN IMMEDIATE")
+            keys = [getattr(job.fn, "merge_key", None) for job in batch]
             i = 0
             while i < len(batch):
-                key = getattr(batch[i].fn, "merge_key", None)
                 j = i + 1
-                if key is not None:
-                    while j < len(batch) and getattr(batch[j].fn, "merge_key", None) == key:
+                if keys[i] is not None:
+                    while j < len(batch) and keys[j] == keys[i]:
                         j += 1
                 if j - i > 1:
                     outcomes.extend(self._run_merged(conn, batch[i:j]))

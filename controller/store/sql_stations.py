@@ -84,6 +84,7 @@ def record_configuration(
 
 
 ConfigRecord = tuple[str, Sequence[ConfigKey], str, bool]  # station, keys, read at (db time), complete
+_READ_AT = "UPDATE stations SET config_read_at = ? WHERE owner = ? AND identity = ?"
 
 
 def record_configurations(conn: sqlite3.Connection, owner: str, records: Sequence[ConfigRecord]) -> None:
@@ -93,21 +94,19 @@ def record_configurations(conn: sqlite3.Connection, owner: str, records: Sequenc
         for record in records:
             _record_one_configuration(conn, owner, *record)
         return
-    read_at = "UPDATE stations SET config_read_at = ? WHERE owner = ? AND identity = ?"
     times = [(at, owner, station) for station, _keys, at, _complete in records]
-    if conn.executemany(read_at, times).rowcount != len(times):  # a station's first record
+    if conn.executemany(_READ_AT, times).rowcount != len(times):  # a station's first record
         for station, *_rest in records:
             ensure_station(conn, owner, station)
-        conn.executemany(read_at, times)
+        conn.executemany(_READ_AT, times)
     _upsert_keys(conn, owner, [(station, keys, at) for station, keys, at, _complete in records])
 
 
 def _record_one_configuration(conn: sqlite3.Connection, owner: str, station: str, keys: Sequence[ConfigKey], at: str,
                               complete: bool) -> None:
-    read_at = "UPDATE stations SET config_read_at = ? WHERE owner = ? AND identity = ?"
-    if conn.execute(read_at, (at, owner, station)).rowcount == 0:  # first record of this station
+    if conn.execute(_READ_AT, (at, owner, station)).rowcount == 0:  # first record of this station
         ensure_station(conn, owner, station)
-        conn.execute(read_at, (at, owner, station))
+        conn.execute(_READ_AT, (at, owner, station))
     if complete:
         conn.execute("DELETE FROM station_config WHERE owner = ? AND station = ?", (owner, station))
     _upsert_keys(conn, owner, ((station, keys, at),))
