@@ -29,7 +29,15 @@ What runs:
      divided by the round trips of that window (calls the chargers received + calls they made), the
      best change kept; then once WITH latency and losses: wall time from the write to convergence;
      each change also gives the ChangeConfiguration + GetConfiguration calls every charger received;
-  6. when a target is missed (or with --profile) one more change (no latency) runs under cProfile (main
+  6. the floor, for information (--floor-repeat runs each, best kept; 0 leaves it out): before the changes, the
+     controller's own charger connections do only what a change needs on the wire, with no reconciler - every
+     online charger gets ChangeConfiguration HeartbeatInterval = its current value and the read-back
+     GetConfiguration, as many in flight as the controller's concurrency - once alone ("transport") and once
+     with the minimum a change must persist per station, one store batch committed per station as the
+     reconciler does ("+ durable writes": the audit entry, the configuration read back, a bookkeeping
+     state); CPU of this process per round trip. The full change's figure minus the second is what planning,
+     status, rollout and the look's own bookkeeping cost;
+  7. when a target is missed (or with --profile) one more change (no latency) runs under cProfile (main
      thread only: the SQLite writer and loader threads are not in it) and the top --profile-top
      functions are printed by own time and by cumulative time.
 
@@ -85,10 +93,12 @@ from _common import (  # also puts the repository root on sys.path
     write_atomic,
 )
 
-from controller.hw.server import ServerSettings
+from controller.config.ocpp16_keys import config_key
+from controller.hw.server import ServerSettings, utc_now
 from controller.runtime import eventloop
 from controller.runtime.controller import ApiSettings, Controller, ControllerSettings
 from controller.runtime.reconcile import ReconcileSettings
+from controller.store.records import AuditEntry
 from tests.config.ownerrepo import dump, owner, profile, station
 
 RTT_S = 0.3
@@ -178,6 +188,47 @@ class Change:
         ok = all(cc + gc == MESSAGES_PER_STATION for cc, gc, _o, lost in self.per_station.values() if not lost)
         more = sum(1 for cc, gc, _o, _l in self.per_station.values() if cc + gc > MESSAGES_PER_STATION)
         return ok, more
+
+
+async def measure_floor(ctl: Controller, online: Sequence[str], concurrency: int, value: int, *, writes: bool,
+                        repeat: int) -> float:
+    """CPU of this process per round trip, best of `repeat` runs: every online charger gets ChangeConfiguration
+    HeartbeatInterval = `value` (its current value: nothing changes at the charger) and the read-back, through
+    the controller's own connections and no reconciler; with `writes`, each station's answers are persisted
+    as the reconciler persists a change (one batch per station: audit entry, configuration read back, a
+    bookkeeping state under a key of the benchmark's own)."""
+    assert ctl.central is not None and ctl.store is not None
+    store, central = ctl.store, ctl.central
+    gate = asyncio.Semaphore(concurrency)
+    payload = {"key": "HeartbeatInterval", "value": str(value)}
+
+    async def one(identity: str) -> None:
+        async with gate:
+            port = central.port_for(identity)
+            if port is None:
+                raise BenchError(f"floor: {identity} is not connected")
+            reply = await port.transport.call("ChangeConfiguration", payload, timeout=30.0)
+            report = await port.get_configuration(["HeartbeatInterval"], timeout=30.0)
+            if not writes:
+                return
+            now = utc_now()
+            batch = store.batch()
+            batch.audit(AuditEntry(
+                action="ChangeConfiguration", at=now, station=identity, git_revision=ctl.desired.revision,
+                detail={"phase": "data", "reason": "benchmark floor", "result": str(reply.get("status")),
+                        "change": {"path": "HeartbeatInterval", "old": str(value), "new": str(value)}}))
+            batch.record_configuration(
+                identity, tuple(config_key(e.key, e.value, e.readonly) for e in report.entries), now)
+            batch.put_state(f"bench-floor:{identity.upper()}", {"applied": {"HEARTBEATINTERVAL": str(value)}})
+            await batch.commit()
+
+    best = math.inf
+    for _ in range(repeat):
+        await asyncio.sleep(0.5)  # what the last run left (writes, timers) settles outside the window
+        cpu0 = time.process_time()
+        await asyncio.gather(*(one(identity) for identity in online))
+        best = min(best, (time.process_time() - cpu0) / (2 * len(online)))
+    return best
 
 
 async def run_change(
@@ -289,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baseline-repeat", type=int, default=3)
     ap.add_argument("--baseline-round-trips", type=int, default=6_000, help="round trips per baseline run (about)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--floor-repeat", type=int, default=3, help="runs of each floor measurement (0: none)")
     ap.add_argument("--profile", action="store_true", help="always profile one more change")
     ap.add_argument("--profile-top", type=int, default=15)
     ap.add_argument("--profile-out", type=Path, default=None, help="also write the profile there (pstats file)")
@@ -376,6 +428,15 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
         if left:
             raise BenchError(f"{len(left)} online stations not Synced after connecting, e.g. {left[:5]}")
         say("every online station Synced", t_start)
+        floor: tuple[float, float] | None = None
+        if args.floor_repeat > 0:
+            floor = (
+                await measure_floor(ctl, online, concurrency, FIRST_HEARTBEAT, writes=False, repeat=args.floor_repeat),
+                await measure_floor(ctl, online, concurrency, FIRST_HEARTBEAT, writes=True, repeat=args.floor_repeat),
+            )
+            say(f"floor: {floor[0] * 1e6:.0f} us CPU per round trip on the controller's connections alone,"
+                f" {floor[1] * 1e6:.0f} us with the minimum durable writes per station", t_start)
+            await asyncio.sleep(1.0)
 
         heartbeat = FIRST_HEARTBEAT
         bound = math.ceil(n / concurrency) * RTT_S * MESSAGES_PER_STATION + SLACK_S
@@ -483,6 +544,30 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
                 "",
             )]
             if same_loop is not None
+            else []
+        ),
+        *(
+            [
+                (
+                    "  floor: controller connections alone",
+                    f"{floor[0] * 1e6:.0f} us / {floor[0] / base.cpu_per_round_trip:.1f}x",
+                    "(information)",
+                    "",
+                ),
+                (
+                    "  floor: + minimum durable writes",
+                    f"{floor[1] * 1e6:.0f} us / {floor[1] / base.cpu_per_round_trip:.1f}x",
+                    "(information)",
+                    "",
+                ),
+                (
+                    "  change minus that floor",
+                    f"{(cpu_best.cpu_per_round_trip - floor[1]) * 1e6:.0f} us per round trip",
+                    "(information)",
+                    "",
+                ),
+            ]
+            if floor is not None
             else []
         ),
         ("event loop: controller / baseline", f"{controller_loop} / asyncio", "", ""),
