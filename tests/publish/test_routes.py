@@ -419,7 +419,12 @@ def test_an_idle_fleet_is_not_read_again_until_its_live_status_changes(tmp_path:
 def test_two_first_readers_of_the_credentials_both_see_token_a_offered(tmp_path: Path,
                                                                        env: pytest.MonkeyPatch) -> None:
     """The background publication and the first request both load the registration state at start: token A
-    is offered exactly once and both see it (a race once answered the first registration 401)."""
+    is offered exactly once and both see it (a race once answered the first registration 401).
+
+    The controller's own publisher gets no token A here: with one it saves the registration state too, and
+    which of the two publishers (one store) wrote last would decide what the store holds."""
+    env.delenv("CHARGEOPS_OCPI_TOKEN_A")
+
     async def scenario() -> None:
         async with running(copy_example("town-curbside", tmp_path), tmp_path / "c.db", env) as fx:
             pub = Publisher(fx.ctl, PublishSettings(token_a="another-token-a"))
