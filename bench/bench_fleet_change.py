@@ -32,9 +32,9 @@ What runs:
   6. the floor, for information (--floor-repeat runs each, best kept; 0 leaves it out): before the changes, the
      controller's own charger connections do only what a change needs on the wire, with no reconciler - every
      online charger gets ChangeConfiguration HeartbeatInterval = its current value and the read-back
-     GetConfiguration, as many in flight as the controller's concurrency - once alone ("transport") and once
+     GetConfiguration, as many in flight as the controller's concurrency - once alone ("connections alone") and once
      with the minimum a change must persist per station, one store batch committed per station as the
-     reconciler does ("+ durable writes": the audit entry, the configuration read back, a bookkeeping
+     reconciler does ("+ minimum durable writes": the audit entry, the configuration read back, a bookkeeping
      state); CPU of this process per round trip. The full change's figure minus the second is what planning,
      status, rollout and the look's own bookkeeping cost;
   7. when a target is missed (or with --profile) one more change (no latency) runs under cProfile (main
@@ -216,7 +216,7 @@ async def measure_floor(ctl: Controller, online: Sequence[str], concurrency: int
             batch.audit(AuditEntry(
                 action="ChangeConfiguration", at=now, station=identity, git_revision=ctl.desired.revision,
                 detail={"phase": "data", "reason": "benchmark floor", "result": str(reply.get("status")),
-                        "change": {"path": "HeartbeatInterval", "old": str(value), "new": str(value)}}))
+                        "change": {"field": "HeartbeatInterval", "old": str(value), "new": str(value)}}))
             batch.record_configuration(
                 identity, tuple(config_key(e.key, e.value, e.readonly) for e in report.entries), now)
             batch.put_state(f"bench-floor:{identity.upper()}", {"applied": {"HEARTBEATINTERVAL": str(value)}})
