@@ -172,6 +172,45 @@ def test_a_timeout_is_temporary_and_the_late_answer_is_dropped(caplog: pytest.Lo
     assert any("late answer to Slow" in r.getMessage() for r in caplog.records)
 
 
+def test_each_call_times_out_at_its_own_deadline_whatever_the_calls_before_it_armed() -> None:
+    """The connection's one call timer is armed lazily: a call after an answered longer one (the timer still
+    armed for later) and a call after an answered shorter one (the timer fires early for it) both time out at
+    their own deadline, and an answered call leaves nothing that fails the next one."""
+
+    async def scenario() -> None:
+        async with central() as (url, conns), connect(url) as ws:
+            server = await first(conns)
+            loop = asyncio.get_running_loop()
+
+            async def answered(timeout: float) -> None:
+                call = asyncio.create_task(server.call("Quick", {}, timeout=timeout))
+                frame = await recv_json(ws)
+                await ws.send(json.dumps([3, frame[1], {}]))
+                assert await call == {}
+
+            async def times_out_after(timeout: float) -> float:
+                started = loop.time()
+                call = asyncio.create_task(server.call("Unanswered", {}, timeout=timeout))
+                await recv_json(ws)
+                with pytest.raises(ChargerUnavailable) as caught:
+                    await call
+                assert caught.value.reason is UnavailableReason.TIMEOUT
+                return loop.time() - started
+
+            await answered(timeout=5.0)  # leaves the timer armed ~5 s out
+            took = await times_out_after(0.2)  # shorter: the timer must be brought forward
+            assert 0.19 <= took < 0.6, took
+            await answered(timeout=0.1)  # leaves the timer armed 0.1 s out, then answered at once
+            took = await times_out_after(0.4)  # longer: the early timer must re-arm, not fail it
+            assert 0.39 <= took < 0.9, took
+            await answered(timeout=0.15)
+            await asyncio.sleep(0.3)  # the timer of an answered call fires with nothing pending
+            await answered(timeout=2.0)  # and the next call is not failed by anything left over
+            assert server.stats.late_replies == 0
+
+    run(scenario())
+
+
 def test_losing_the_connection_fails_the_call_in_flight_and_the_queued_ones_at_once() -> None:
     async def scenario() -> None:
         async with central() as (url, conns), connect(url) as ws:
