@@ -564,8 +564,8 @@ class OcppConnection:
     def _on_expiry(self, loop: asyncio.AbstractEventLoop) -> None:
         self._expiry = None
         pending = self._pending
-        if pending is None or pending.future.done():
-            return  # answered (or given up); the next call arms the timer again
+        if pending is None or pending.future.done() or pending.deadline == math.inf:
+            return  # answered, given up, or still being written: the call arms the timer when it is sent
         if loop.time() + _TIMER_SLACK_S >= pending.deadline:
             pending.future.set_exception(_CallTimeout())
         else:  # armed for an earlier call: this one has time left
