@@ -41,7 +41,7 @@ from controller.config.model import DesiredState
 from controller.hw.auth import key_bytes, resolve_secret
 from controller.hw.errors import ChargerError
 from controller.hw.port import ChargerPort
-from controller.reconcilers import ObservedStation, Op, Phase, Plan
+from controller.reconcilers import Kind, ObservedStation, Op, Phase, Plan
 from controller.reconcilers.planner import PendingReservation, local_list_snapshot
 from controller.runtime.apply import Applier, merge_read_back
 from controller.runtime.observe import (
@@ -403,10 +403,6 @@ class FleetReconciler:
                               now: dt.datetime, slot: Slot) -> None:
         key = identity.upper()
         try:
-            snapshots: dict[str, tuple[ListEntry, ...]] = {}
-            snap = local_list_snapshot(desired, identity, observed, now) if observed is not None else None
-            if snap is not None:
-                snapshots[snap[0]] = snap[1]
             plan = self.plans.plan(desired, identity, observed, now,
                                    pending_reservations=await self._pending_reservations(identity),
                                    snapshot_entries=accepted, secrets=self._secrets(desired, identity))
@@ -468,6 +464,12 @@ class FleetReconciler:
         started = asyncio.get_running_loop().time()
         applier = Applier(self.store, self.clock, revision=desired.revision,
                           call_timeout=self.settings.call_timeout, on_result=self._on_result, slot=slot)
+        # the list's entries, content-addressed, for a SendLocalList in the plan (most plans have none)
+        snapshots: dict[str, tuple[ListEntry, ...]] = {}
+        if any(a.kind is Kind.SEND_LOCAL_LIST for a in plan.actions):
+            snap = local_list_snapshot(desired, identity, observed, now)
+            if snap is not None:
+                snapshots[snap[0]] = snap[1]
         result = await applier.apply(plan, port, book, snapshots, commit=False)
         applier.batch.put_state(ext_key(identity), book.to_json())
         try:  # audit, read-back and bookkeeping: one commit
