@@ -21,6 +21,8 @@ import asyncio
 import contextlib
 from collections import deque
 
+_TIMER_SLACK_S = 0.001  # a timer may fire this early (the event loop's clock resolution)
+
 
 class _Gate:
     """A semaphore whose urgent waiters go first (FIFO within each class)."""
@@ -99,24 +101,37 @@ class Slot:
 
 
 class _Waiting:
-    """The context manager of `Slot.waiting_for_answer` (a class: it wraps every call of every apply)."""
+    """The context manager of `Slot.waiting_for_answer` (a class: it wraps every call of every apply).
 
-    __slots__ = ("_handle", "_slot")
+    No timer of its own: every wait lasts the same `release_after`, so deadlines come in the order the waits
+    begin, and one timer for the oldest open wait serves them all (`ApplySlots._watch`). A timer per call
+    (a `call_later` and a `cancel` around every call of every apply) cost more than the rest of this module."""
+
+    __slots__ = ("_deadline", "_open", "_slot")
 
     def __init__(self, slot: Slot) -> None:
         self._slot = slot
-        self._handle: asyncio.TimerHandle | None = None
+        self._open = False
+        self._deadline = 0.0
 
     def __enter__(self) -> None:
         slot = self._slot
-        release_after = slot._owner.release_after
+        owner = slot._owner
+        release_after = owner.release_after
         if slot._held and release_after is not None:
-            self._handle = asyncio.get_running_loop().call_later(release_after, slot._given_back_waiting)
+            loop = asyncio.get_running_loop()
+            self._deadline = loop.time() + release_after
+            self._open = True
+            owner._watch.append(self)
+            if owner._timer is None:
+                owner._timer = loop.call_at(self._deadline, owner._expire, loop)
 
     def __exit__(self, *exc: object) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
+        if self._open:
+            self._open = False
+            watch = self._slot._owner._watch
+            while watch and not watch[0]._open:  # waits mostly end in the order they began: keep it short
+                watch.popleft()
 
 
 class _Hold:
@@ -149,6 +164,22 @@ class ApplySlots:
         self.spare = max(1, limit // 4)  # slots that applies waiting on an unanswered call may leave behind
         self.stragglers = 0  # applies in flight that gave their slot back
         self.given_back = 0  # slots given back by applies waiting on an unanswered call (a counter)
+        self._watch: deque[_Waiting] = deque()  # open waits, oldest (earliest deadline) first
+        self._timer: asyncio.TimerHandle | None = None  # armed for the oldest open wait's deadline
+
+    def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The oldest open wait's deadline: give back the slots of the waits past theirs, then re-arm."""
+        self._timer = None
+        watch, now = self._watch, loop.time()
+        while watch:
+            waiting = watch[0]
+            if waiting._open:
+                if waiting._deadline > now + _TIMER_SLACK_S:
+                    self._timer = loop.call_at(waiting._deadline, self._expire, loop)
+                    return
+                waiting._open = False
+                waiting._slot._given_back_waiting()
+            watch.popleft()
 
     @property
     def in_use(self) -> int:

@@ -16,6 +16,8 @@ _WIDTH = len("2024-05-01T12:00:00.000000Z")
 
 def to_db_time(value: datetime) -> str:
     """Aware datetime -> fixed-width UTC text. A naive datetime is a bug: ``ValueError``."""
+    if value.tzinfo is UTC and value.year >= 1000:  # our own clock's times: ...+00:00 -> ...Z
+        return value.isoformat(timespec="microseconds")[:-6] + "Z"
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"the store needs timezone-aware datetimes, got naive {value!r}")
     utc = value.astimezone(UTC)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 
 from controller.store.codec import canonical_json, from_db_time, to_db_time
@@ -112,9 +112,42 @@ def append_audits(conn: sqlite3.Connection, owner: str, entries: Iterable[AuditE
     """Insert audit entries in order (ids ascending in that order)."""
     conn.executemany(
         "INSERT INTO audit_log (at, owner, station, git_revision, action, detail) VALUES (?, ?, ?, ?, ?, ?)",
-        [(to_db_time(e.at), owner, e.station, e.git_revision, e.action, canonical_json(redact(dict(e.detail))))
-         for e in entries],
+        [(to_db_time(e.at), owner, e.station, e.git_revision, e.action, detail_json(e.detail)) for e in entries],
     )
+
+
+# A fleet-wide change audits the same detail at every station it reaches (the same phase, reason, result and
+# old -> new): redacted and encoded once per distinct detail, not once per station. Only the writer thread
+# uses it; bounded all the same.
+_DETAIL_JSON: dict[object, str] = {}
+_DETAIL_JSON_MAX = 1024
+
+
+def _frozen(value: object) -> object:
+    """A hashable stand-in for JSON-like `value`, equal only for values that encode alike (same key order; and
+    typed, because `True == 1 == 1.0` would otherwise share an entry)."""
+    if type(value) is str:
+        return value
+    if isinstance(value, dict):
+        return (dict, *[(k, _frozen(v)) for k, v in value.items()])
+    if isinstance(value, list | tuple):
+        return (list, *[_frozen(v) for v in value])
+    return (type(value), value)
+
+
+def detail_json(detail: Mapping[str, object]) -> str:
+    """`detail` redacted (secrets removed, idTags masked) as canonical JSON, encoded once per distinct detail."""
+    try:
+        key = _frozen(detail if type(detail) is dict else dict(detail))
+        found = _DETAIL_JSON.get(key)
+    except TypeError:  # an unhashable leaf: encode it every time
+        return canonical_json(redact(dict(detail)))
+    if found is None:
+        found = canonical_json(redact(dict(detail)))
+        if len(_DETAIL_JSON) >= _DETAIL_JSON_MAX:
+            _DETAIL_JSON.clear()
+        _DETAIL_JSON[key] = found
+    return found
 
 
 def list_audit(conn: sqlite3.Connection, owner: str, station: str | None, limit: int) -> list[AuditRecord]:

@@ -114,3 +114,28 @@ async def test_a_waiter_cancelled_as_the_slot_reaches_it_passes_the_slot_on() ->
         await doomed
     await asyncio.wait_for(later, 1.0)
     assert got == ["holder", "later"]
+
+
+@async_test
+async def test_each_unanswered_call_gives_its_slot_back_at_its_own_deadline_and_answered_ones_never_do() -> None:
+    slots = ApplySlots(8, release_after=0.2)
+    go = asyncio.Event()
+
+    async def apply(answer_after: float) -> None:
+        async with slots.hold() as slot:
+            with slot.waiting_for_answer():
+                await asyncio.sleep(answer_after)
+            await go.wait()  # keep the slot (if it still holds one) until the end of the test
+
+    first = asyncio.create_task(apply(1.0))
+    await asyncio.sleep(0.02)
+    quick = asyncio.create_task(apply(0.01))  # answered in time: never given back
+    await asyncio.sleep(0.08)
+    second = asyncio.create_task(apply(1.0))  # begins 0.1 s after the first
+    await asyncio.sleep(0.15)  # 0.25 s: the first is past its deadline, the second is not
+    assert slots.given_back == 1 and slots.in_use == 2
+    await asyncio.sleep(0.1)  # 0.35 s: the second is too
+    assert slots.given_back == 2 and slots.in_use == 1
+    go.set()
+    await asyncio.gather(first, quick, second)
+    assert slots.in_use == 0 and slots.stragglers == 0 and not slots._watch

@@ -35,3 +35,24 @@ def test_redact_masks_nested_id_tags_and_removes_secrets_without_touching_the_in
         "count": 3,
     }
     assert detail["token"] == "t"
+
+
+def test_an_audit_detail_is_encoded_once_per_distinct_detail_and_always_as_redact_and_canonical_json_make_it() -> None:
+    from controller.store import sql_ops
+    from controller.store.codec import canonical_json
+
+    details: list[dict[str, object]] = [
+        {"phase": "data", "reason": "r", "result": "Accepted", "change": {"field": "HeartbeatInterval", "old": "300",
+                                                                          "new": "600"}},
+        {"change": {"key": "AuthorizationKey", "value": "00ff"}, "secret": "s"},
+        {"entries": [{"idTag": "04A2B3C4"}], "n": 1},
+        # equal in Python (True == 1 == 1.0), not in JSON: never one entry
+        {"n": True}, {"n": 1}, {"n": 1.0}, {"n": [1]}, {"n": (1,)}, {"n": {"1": 1}},
+    ]
+    for detail in details:
+        first = sql_ops.detail_json(detail)
+        assert first == canonical_json(redact(detail))
+        assert sql_ops.detail_json(dict(detail)) is first  # the same text, not encoded again
+    assert [sql_ops.detail_json(d) for d in details[3:6]] == ['{"n":true}', '{"n":1}', '{"n":1.0}']
+    assert "00ff" not in sql_ops.detail_json(details[1]) and "04A2B3C4" not in sql_ops.detail_json(details[2])
+    assert sql_ops.detail_json({"n": {1, 2}}) == canonical_json(redact({"n": {1, 2}}))  # unhashable: not kept
