@@ -77,10 +77,17 @@ def merge_read_back(rec: StationRecord, keys: Sequence[ConfigKey], at: dt.dateti
             break
         merged[i] = k
     else:
-        return dataclasses.replace(rec, configuration=tuple(merged), configuration_read_at=at)
+        return _with_configuration(rec, tuple(merged), at)
     by_key = configuration_index((*conf, *keys))
-    return dataclasses.replace(rec, configuration=tuple(by_key[u] for u in sorted(by_key)),
-                               configuration_read_at=at)
+    return _with_configuration(rec, tuple(by_key[u] for u in sorted(by_key)), at)
+
+
+def _with_configuration(rec: StationRecord, configuration: tuple[ConfigKey, ...], at: dt.datetime) -> StationRecord:
+    """`dataclasses.replace(rec, configuration=..., configuration_read_at=at)` at half the cost (once per station
+    and change); tests/runtime/test_read_back_cache.py holds the result to the store's record."""
+    return StationRecord(rec.identity, rec.boot, rec.registration_status, rec.last_boot_at, rec.last_seen, rec.online,
+                         configuration, at, rec.local_list_version, rec.local_list_hash, rec.connectors,
+                         rec.credentials, rec.security_profile)
 
 
 class Applier:

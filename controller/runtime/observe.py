@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ocpp.v16.enums import MessageTrigger
@@ -26,7 +26,7 @@ from controller.hw.port import ChargerPort
 from controller.reconcilers import ObservedStation, PendingReboot, Refusal
 from controller.reconcilers.access import snapshot_hash
 from controller.store.api import Store
-from controller.store.records import LocalListEntry, StationRecord, TransactionStatus
+from controller.store.records import ConfigKey, LocalListEntry, StationRecord, TransactionStatus
 
 EXT_PREFIX = "station/"
 
@@ -111,12 +111,50 @@ async def accepted_snapshot(store: Store, store_hash: str | None) -> tuple[tuple
     return hit
 
 
+class ConfigIndexes:
+    """Each station's configuration by upper-cased name, kept for its record's configuration tuple: a look
+    reuses it while the record is the same, and a read-back derives the next one from it (a copy and the keys
+    read) instead of indexing every key again. One entry per station, used on the event loop only."""
+
+    __slots__ = ("_by_station",)
+
+    def __init__(self) -> None:
+        self._by_station: dict[str, tuple[tuple[ConfigKey, ...], dict[str, ConfigKey]]] = {}
+
+    def index(self, identity: str, configuration: tuple[ConfigKey, ...]) -> dict[str, ConfigKey]:
+        key = identity.upper()
+        cached = self._by_station.get(key)
+        if cached is not None and cached[0] is configuration:
+            return cached[1]
+        index = configuration_index(configuration)
+        self._by_station[key] = (configuration, index)
+        return index
+
+    def read_back(self, identity: str, before: tuple[ConfigKey, ...], after: tuple[ConfigKey, ...],
+                  keys: Iterable[ConfigKey]) -> None:
+        """`after` is `before` with `keys` upserted (what `merge_read_back` makes)."""
+        key = identity.upper()
+        cached = self._by_station.get(key)
+        if cached is None or cached[0] is not before:
+            self._by_station.pop(key, None)
+            return
+        index = dict(cached[1])
+        for k in keys:
+            index[k.upper] = k
+        self._by_station[key] = (after, index)
+
+    def forget(self, identity: str) -> None:
+        self._by_station.pop(identity.upper(), None)
+
+
 async def observed_from_store(store: Store, identity: str, rec: StationRecord | None, book: Bookkeeping, *,
                               online: bool, sessions: frozenset[int] | None = None,
+                              indexes: ConfigIndexes | None = None,
                               ) -> tuple[ObservedStation | None, tuple[ListEntry, ...] | None]:
     """The observed station and the entries of the list snapshot it accepted (None when unknown).
 
-    `sessions`: connectors with a running session when the caller knows them (else read from the store)."""
+    `sessions`: connectors with a running session when the caller knows them (else read from the store);
+    `indexes`: where each station's configuration index is kept between looks."""
     if rec is None:
         return None, None
     entries, list_hash = await accepted_snapshot(store, rec.local_list_hash)
@@ -131,7 +169,8 @@ async def observed_from_store(store: Store, identity: str, rec: StationRecord | 
         vendor=(boot.vendor or "") if boot else "",
         model=(boot.model or "") if boot else "",
         firmware=(boot.firmware_version or "") if boot else "",
-        configuration=configuration_index(rec.configuration),
+        configuration=(configuration_index(rec.configuration) if indexes is None
+                       else indexes.index(rec.identity, rec.configuration)),
         read_at=rec.configuration_read_at,
         local_list_version=rec.local_list_version,
         local_list_hash=list_hash,

@@ -46,6 +46,7 @@ from controller.reconcilers.planner import PendingReservation, local_list_snapsh
 from controller.runtime.apply import Applier, merge_read_back
 from controller.runtime.observe import (
     Bookkeeping,
+    ConfigIndexes,
     ext_key,
     load_bookkeeping,
     observed_from_store,
@@ -130,6 +131,7 @@ class FleetReconciler:
         self._reservations_loading: asyncio.Future[dict[str, list[PendingReservation]]] | None = None
         self._records: dict[str, StationRecord] = {}  # last read of each station (refreshed on events)
         self._books: dict[str, Bookkeeping] = {}  # the reconciler is the only writer of bookkeeping
+        self._indexes = ConfigIndexes()  # each station's configuration by key, kept with its last read
         self.plans = SharedPlans()  # stations with equal planning inputs share one plan (a fleet-wide change)
         self._reservations: tuple[float, dict[str, list[PendingReservation]]] | None = None
         self.sessions_of: Callable[[str], frozenset[int]] | None = None  # running sessions, from memory
@@ -378,7 +380,7 @@ class FleetReconciler:
                 book.unconfirmed.clear()  # the whole configuration was just read: nothing waits for a read-back
             observed, accepted = await observed_from_store(
                 self.store, identity, rec, book, online=port is not None,
-                sessions=self.sessions_of(identity) if self.sessions_of is not None else None)
+                sessions=self.sessions_of(identity) if self.sessions_of is not None else None, indexes=self._indexes)
         except (StoreUnavailable, ChargerError) as exc:
             self._look_failed(identity, st, exc)
             return
@@ -501,7 +503,8 @@ class FleetReconciler:
             # every action accepted and read back as sent: converged, no second look needed
             if rec is not None and result.read_back is not None and not result.record_changed:
                 assert result.read_back_at is not None
-                self._records[key] = merge_read_back(rec, result.read_back, result.read_back_at)
+                merged = self._records[key] = merge_read_back(rec, result.read_back, result.read_back_at)
+                self._indexes.read_back(identity, rec.configuration, merged.configuration, result.read_back)
             else:
                 self._records.pop(key, None)
             self._converged(st, desired.revision, had_changes=True)

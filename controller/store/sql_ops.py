@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 
-from controller.store.codec import canonical_json, from_db_time, to_db_time
+from controller.store.codec import canonical_json, compact_json, from_db_time, to_db_time
 from controller.store.records import (
     AuditEntry,
     AuditRecord,
@@ -180,7 +180,7 @@ def put_states(conn: sqlite3.Connection, owner: str, items: Iterable[tuple[str, 
     conn.executemany(
         "INSERT INTO controller_state (owner, key, value, updated_at) VALUES (?, ?, ?, ?) "
         "ON CONFLICT (owner, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-        [(owner, key, canonical_json(value), to_db_time(at)) for key, value, at in items],
+        [(owner, key, compact_json(value), to_db_time(at)) for key, value, at in items],
     )
 
 

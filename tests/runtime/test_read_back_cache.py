@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from controller.config.ocpp16_keys import configuration_index
 from controller.runtime.apply import merge_read_back
+from controller.runtime.observe import ConfigIndexes
 from controller.store.records import BootInfo, ConfigKey
 from tests.store.helpers import T0, async_test, open_store
 
@@ -39,4 +41,13 @@ async def test_merged_record_equals_the_store_after_the_same_read_back(tmp_path:
     assert merged == after
     assert [merged.config_value(k.key) for k in read_back] == read_back
     assert merged != before  # the merge changed something the test can see
+    # the configuration index a look uses: derived from the one before the read-back, equal to indexing anew
+    indexes = ConfigIndexes()
+    first = indexes.index("CP1", before.configuration)
+    assert indexes.index("cp1", before.configuration) is first  # the same tuple: kept, not built again
+    indexes.read_back("CP1", before.configuration, merged.configuration, read_back)
+    derived = indexes.index("CP1", merged.configuration)
+    assert derived == configuration_index(after.configuration) and derived is not first
+    assert first == configuration_index(before.configuration)  # the earlier index is not changed in place
+    assert indexes.index("CP1", after.configuration) == derived  # another tuple (the store's): indexed anew
     await store.close()
