@@ -46,6 +46,12 @@ def access(d: Mapping[str, Any] | None) -> m.Access | None:
 
 
 def settings(d: Mapping[str, Any]) -> m.StationSettings:
+    """The settings `d` declares; `m.NO_SETTINGS` (one shared object) when it declares none."""
+    made = _settings(d)
+    return m.NO_SETTINGS if made == m.NO_SETTINGS else made
+
+
+def _settings(d: Mapping[str, Any]) -> m.StationSettings:
     maint = d.get("maintenance")
     ocpp = d.get("ocppConfiguration")
     vendor = d.get("vendorConfiguration")
@@ -98,6 +104,22 @@ def owner(d: Mapping[str, Any], src: m.Src) -> m.Owner:
     )
 
 
+# Equal EVSE declarations share one object (a fleet declares the same wallbox hundreds of times): the effective
+# settings of stations alike are then computed once per class (`controller.config.effective`), keyed by
+# these objects' identities. Bounded; a miss only costs the sharing, never correctness.
+_EVSES: dict[m.Evse, m.Evse] = {}
+_EVSES_MAX = 4096
+
+
+def _shared_evse(evse: m.Evse) -> m.Evse:
+    found = _EVSES.get(evse)
+    if found is None:
+        if len(_EVSES) >= _EVSES_MAX:
+            _EVSES.clear()
+        found = _EVSES[evse] = evse
+    return found
+
+
 def _plug(p: Mapping[str, Any]) -> m.Plug:
     return m.Plug(p["standard"], p["format"], p["powerType"], p["maxVoltage"], p["maxAmperage"],
                   opt_dec(p.get("maxPowerKw")))
@@ -116,8 +138,8 @@ def station(d: Mapping[str, Any], src: m.Src) -> m.Station:
         name=md["name"],
         identity=s["identity"],
         evses=tuple(
-            m.Evse(e["id"], tuple(_plug(p) for p in e["plugs"]), e.get("tariff"), access(e.get("access")),
-                   e.get("availability"), e.get("reservationPolicy"))
+            _shared_evse(m.Evse(e["id"], tuple(_plug(p) for p in e["plugs"]), e.get("tariff"), access(e.get("access")),
+                                e.get("availability"), e.get("reservationPolicy")))
             for e in s["evses"]
         ),
         settings=settings(s),

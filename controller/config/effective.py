@@ -106,6 +106,7 @@ def matching_profiles(desired: m.DesiredState, st: m.Station,
 _MEMO = PerDesiredState()  # effective settings per desired state, station and boot info
 _BOOT_FREE = object()  # memo key: no profile of the desired state selects by boot information
 _PROFILES_MERGED = object()  # memo key prefix: the defaults and a set of profiles merged
+_CLASS = object()  # memo key prefix: the effective settings of stations alike (see `_effective_station`)
 
 _SETTING_FIELDS = tuple(f.name for f in dataclasses.fields(m.StationSettings)
                         if f.name not in ("ocpp_configuration", "vendor_configuration"))
@@ -135,7 +136,7 @@ def merge_settings(layers: Iterable[m.StationSettings]) -> m.StationSettings:
 
 
 def _is_empty(settings: m.StationSettings) -> bool:
-    return (not settings.ocpp_configuration and not settings.vendor_configuration
+    return settings is m.NO_SETTINGS or (not settings.ocpp_configuration and not settings.vendor_configuration
             and all(getattr(settings, name) is None for name in _SETTING_FIELDS))
 
 
@@ -201,6 +202,33 @@ def _effective_station(desired: m.DesiredState, st: m.Station, boot: BootInfo | 
     if assume_boot_profiles and pending:
         applied = sorted([*applied, *(desired.profiles[n] for n in pending)], key=lambda p: (p.priority, p.name))
         pending = []
+    if not _is_empty(st.settings):
+        return _merged_station(desired, st, applied, pending)
+    # Stations with no settings of their own, the same profiles, activation and EVSE declarations (shared
+    # objects, see `controller.config.build`) have the same effective settings but for the station itself:
+    # computed once per class and desired state, and their parts are the same objects (which also makes
+    # comparing two stations' settings mostly comparing pointers, `controller.runtime.planshare`).
+    # (The EVSEs by identity: the station the entry was made for keeps them alive, so an equal key means the
+    # very same objects.)
+    key = (_CLASS, *(p.name for p in applied), None, *pending, st.activated, *map(id, st.evses))
+    table = _MEMO.table(desired)
+    template: EffectiveStation | None = table.get(key)
+    if template is None:
+        template = table[key] = _merged_station(desired, st, applied, pending)
+        return template
+    return _for_station(template, st)
+
+
+def _for_station(eff: EffectiveStation, st: m.Station) -> EffectiveStation:
+    """`eff` made out to `st` (a station whose effective settings are `eff`'s but for the station)."""
+    return EffectiveStation(st, eff.operative, eff.profiles, eff.pending_boot_profiles, eff.tariff, eff.access,
+                            eff.reservation_policy, eff.offline_authorization, eff.security_profile,
+                            eff.heartbeat_interval, eff.ocpp_configuration, eff.derived_keys,
+                            eff.vendor_configuration, eff.drift_warn_only, eff.maintenance, eff.evses, eff.conflicts)
+
+
+def _merged_station(desired: m.DesiredState, st: m.Station, applied: list[m.StationProfile],
+                    pending: list[str]) -> EffectiveStation:
     base = _profiles_merged(desired, applied)
     s = base if _is_empty(st.settings) else merge_settings([base, st.settings])
     operative = st.activated

@@ -77,6 +77,9 @@ class StationSettings:
     maintenance: Maintenance | None = None
 
 
+NO_SETTINGS = StationSettings()  # what a document that sets nothing builds to (shared: see effective._is_empty)
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Plan:
     name: str

@@ -360,3 +360,34 @@ def test_stations_sharing_profiles_each_get_their_own_settings_over_the_shared_m
     assert [three.ocpp_configuration[k] for k in pick] == ["200", "45", "30"]
     assert three.security_profile == 1 and three.profiles == ("low",)
     assert effective_station(ds, ds.stations["st-1"]) is one  # memoised per desired state and station
+
+
+def test_stations_alike_share_their_effective_settings_and_each_gets_what_merging_its_own_layers_gives() -> None:
+    from pathlib import Path
+
+    from controller.config import load_desired
+    from controller.config.effective import _merged_station, matching_profiles
+
+    alike = [station(f"st-{i}", labels={"fleet": "a"}) for i in range(1, 4)]
+    different = [
+        station("own-settings", labels={"fleet": "a"}, ocppConfiguration={"ConnectionTimeOut": 30}),
+        station("two-evses", labels={"fleet": "a"}, evses=[evse(1), evse(2)]),
+        station("evse-tariff", labels={"fleet": "a"}, evses=[evse(1, tariff="t-evse")]),
+        station("not-activated", labels={"fleet": "a"}, activation={"plan": "standard", "activated": False}),
+        station("other-fleet", labels={"fleet": "b"}),
+    ]
+    repo = desired(owner(), *support_docs(), profile("fleet-a", {"ocppConfiguration": {"HeartbeatInterval": 120}},
+                                                     selector={"labels": {"fleet": "a"}}), *alike, *different)
+    examples = Path(__file__).parents[2] / "examples" / "owner-configs"
+    for state in (repo, load_desired([examples / "workplace-garage"]), load_desired([examples / "town-curbside"])):
+        for st in state.stations.values():
+            applied, pending = matching_profiles(state, st, None)
+            assert effective_station(state, st) == _merged_station(state, st, applied, pending), st.name
+    effs = [effective_station(repo, repo.stations[s["metadata"]["name"]]) for s in alike]
+    assert [e.station.name for e in effs] == ["st-1", "st-2", "st-3"]
+    assert all(e.ocpp_configuration is effs[0].ocpp_configuration and e.evses is effs[0].evses for e in effs)
+    for s in different:  # each of these differs from the alike ones in something the merge reads
+        eff = effective_station(repo, repo.stations[s["metadata"]["name"]])
+        assert eff.ocpp_configuration is not effs[0].ocpp_configuration or eff.evses is not effs[0].evses
+    assert effective_station(repo, repo.stations["evse-tariff"]).evses[0].tariff == "t-evse"
+    assert effective_station(repo, repo.stations["not-activated"]).evses[0].availability == "inoperative"
