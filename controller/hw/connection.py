@@ -270,6 +270,7 @@ class OcppConnection:
         self._bucket = TokenBucket(self.limits.rate_per_second, self.limits.burst)
         self._strikes = 0
         self._dispatch_task: asyncio.Task[None] | None = None
+        self._handling = False  # the dispatch task is running an incoming call's handler
         self._closer: asyncio.Task[None] | None = None
         self._closed = False
         self._close_reason = UnavailableReason.CONNECTION_LOST
@@ -436,7 +437,11 @@ class OcppConnection:
                 await self._incoming_ready.wait()
             await self._bucket.wait()
             call = self._incoming.popleft()
-            reply = await self._handle(call)
+            self._handling = True
+            try:
+                reply = await self._handle(call)
+            finally:
+                self._handling = False
             if reply is None or self._closed:
                 continue
             await self._send_frame(reply)
@@ -496,7 +501,8 @@ class OcppConnection:
         ``sensitive`` keeps the payload out of DEBUG logs entirely.
         """
         loop = asyncio.get_running_loop()
-        if self._dispatch_task is not None and asyncio.current_task(loop) is self._dispatch_task:
+        # (asyncio.current_task is Python code in 3.11: asked only while a handler runs, once per call)
+        if self._handling and asyncio.current_task(loop) is self._dispatch_task:
             raise RuntimeError(
                 f"{action}: an incoming-call handler must not await an outgoing call; schedule it as a task"
             )

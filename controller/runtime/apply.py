@@ -176,7 +176,7 @@ class Applier:
         status = str(reply.get("status", "")) if isinstance(reply, dict) else ""
         self.last_status = status
         ok = await self._record(station, a, status, book, snapshots, now)
-        self._audit(station, a, status or "answered")
+        self._audit(station, a, status or "answered", at=now)
         return ok
 
     def _waiting(self) -> contextlib.AbstractContextManager[None]:
@@ -245,7 +245,8 @@ class Applier:
             return False
         return status in OK_STATUSES
 
-    def _audit(self, station: str, a: Action, result: str, error: str | None = None) -> None:
+    def _audit(self, station: str, a: Action, result: str, error: str | None = None, *,
+               at: dt.datetime | None = None) -> None:
         if self.on_result is not None:
             self.on_result(a.kind.value, result, a.drift)
         change = a.change.to_dict() if a.change is not None else None
@@ -256,5 +257,5 @@ class Applier:
             detail["entries"] = len(a.details)
         if error:
             detail["error"] = error
-        self.batch.audit(AuditEntry(action=a.kind.value, at=self.clock(), station=station, detail=detail,
+        self.batch.audit(AuditEntry(action=a.kind.value, at=at or self.clock(), station=station, detail=detail,
                                     git_revision=self.revision))

@@ -105,7 +105,12 @@ def _with(obj: _T, **changes: object) -> _T:
     if names is None:
         names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
     new = object.__new__(cls)
-    vars(new).update({name: values[name] for name in names}, **changes)  # fields only: nothing cached is copied
+    fresh = vars(new)
+    if len(values) == len(names):  # nothing but the fields (the usual case): copied whole
+        fresh.update(values)
+        fresh.update(changes)
+    else:  # fields only: nothing cached is copied
+        fresh.update({name: values[name] for name in names}, **changes)
     return new
 
 

@@ -18,11 +18,15 @@ def test_a_time_is_stored_as_fixed_width_utc_text_and_read_back_equal() -> None:
 
 
 @pytest.mark.parametrize("when", [datetime(2024, 5, 1, 10, tzinfo=UTC), datetime(2024, 5, 1, 10, 0, 0, 1, tzinfo=UTC),
+                                  datetime(2024, 5, 1, 10, 0, 0, 999999, tzinfo=UTC), datetime(1969, 12, 31, 23, 59, 59,
+                                                                                                500000, tzinfo=UTC),
                                   datetime(2024, 12, 31, 23, 59, 59, 999999, tzinfo=timezone(timedelta(0), "Z0"))])
 def test_a_utc_time_is_the_same_text_as_that_time_given_in_another_zone(when: datetime) -> None:
     elsewhere = when.astimezone(timezone(timedelta(hours=-5)))
     assert to_db_time(when) == to_db_time(elsewhere) and len(to_db_time(when)) == len("2024-05-01T10:00:00.000000Z")
     assert from_db_time(to_db_time(when)) == when
+    assert to_db_time(when) == when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # and a second time, from the cache
+    assert to_db_time(when) == when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def test_text_order_is_time_order() -> None:
