@@ -108,13 +108,6 @@ class Applier:
                     snapshots: Mapping[str, Sequence[ListEntry]], *, commit: bool = True) -> ApplyResult:
         """Apply `plan`; with `commit=False` the collected writes (`self.batch`) are left for the caller to
         commit (after adding its own), otherwise they are committed before returning."""
-        result = await self._apply(plan, port, book, snapshots)
-        if commit:
-            await self.batch.commit()
-        return result
-
-    async def _apply(self, plan: Plan, port: ChargerPort, book: Bookkeeping,
-                     snapshots: Mapping[str, Sequence[ListEntry]]) -> ApplyResult:
         result = ApplyResult()
         failed_phase = None
         for action in plan.actions:
@@ -145,12 +138,14 @@ class Applier:
                 result.refused.append(f"{what}: {self.last_status or 'refused'}")
                 failed_phase = action.phase
                 result.stopped_at = action.phase.label
+        if commit:
+            await self.batch.commit()
         return result
 
     async def _one(self, station: str, a: Action, port: ChargerPort, book: Bookkeeping,
                    snapshots: Mapping[str, Sequence[ListEntry]], result: ApplyResult) -> bool:
         now = self.clock()
-        p = dict(a.payload)
+        p = a.payload  # (the connection copies what it sends)
         if a.kind is Kind.GET_CONFIGURATION:
             with self._waiting():
                 report = await port.get_configuration(list(p.get("key") or []), timeout=self.call_timeout)
@@ -175,15 +170,19 @@ class Applier:
                                               sensitive=a.secret)
         status = str(reply.get("status", "")) if isinstance(reply, dict) else ""
         self.last_status = status
-        ok = await self._record(station, a, status, book, snapshots, now)
+        if a.kind is Kind.SEND_LOCAL_LIST or a.kind is Kind.CANCEL_RESERVATION:  # these write to the store now
+            ok = await self._record_stored(station, a, status, book, snapshots)
+        else:
+            ok = self._record(a, status, book, now)
         self._audit(station, a, status or "answered", at=now)
         return ok
 
     def _waiting(self) -> contextlib.AbstractContextManager[None]:
         return self.slot.waiting_for_answer() if self.slot is not None else contextlib.nullcontext()
 
-    async def _record(self, station: str, a: Action, status: str, book: Bookkeeping,
-                      snapshots: Mapping[str, Sequence[ListEntry]], now: dt.datetime) -> bool:
+    @staticmethod
+    def _record(a: Action, status: str, book: Bookkeeping, now: dt.datetime) -> bool:
+        """An answer recorded in the station's bookkeeping; True when the action took effect."""
         p = a.payload
         if a.kind is Kind.CHANGE_CONFIGURATION:
             key, value = str(p["key"]), str(p["value"])
@@ -203,6 +202,30 @@ class Applier:
                 return True  # the reset phase takes it from here
             book.refused[up] = dict(refusal_json(status or "Rejected", value, now))
             return False
+        if a.kind is Kind.CLEAR_CACHE:
+            if status == "Accepted":
+                book.cache_cleared_hash = a.record.get("cacheClearedHash")
+                return True
+            return False
+        if a.kind is Kind.CHANGE_AVAILABILITY:
+            if status == "Scheduled":
+                book.scheduled_availability[str(p["connectorId"])] = str(p["type"])
+                return True
+            if status == "Accepted":
+                book.scheduled_availability.pop(str(p["connectorId"]), None)
+                return True
+            return False
+        if a.kind is Kind.RESET:
+            if status == "Accepted":
+                book.pending_reboot = None  # the reboot brings a boot and a fresh read
+                return True
+            return False
+        return status in OK_STATUSES
+
+    async def _record_stored(self, station: str, a: Action, status: str, book: Bookkeeping,
+                             snapshots: Mapping[str, Sequence[ListEntry]]) -> bool:
+        """An answer to a SendLocalList or CancelReservation, recorded in the store (and bookkeeping)."""
+        p = a.payload
         if a.kind is Kind.SEND_LOCAL_LIST:
             if status != "Accepted":
                 book.local_list_mismatch = True  # Failed / VersionMismatch / NotSupported: Full next time
@@ -222,28 +245,9 @@ class Applier:
                 await self.store.record_local_list_version(station, version)
             book.local_list_mismatch = False
             return True
-        if a.kind is Kind.CLEAR_CACHE:
-            if status == "Accepted":
-                book.cache_cleared_hash = a.record.get("cacheClearedHash")
-                return True
-            return False
-        if a.kind is Kind.CHANGE_AVAILABILITY:
-            if status == "Scheduled":
-                book.scheduled_availability[str(p["connectorId"])] = str(p["type"])
-                return True
-            if status == "Accepted":
-                book.scheduled_availability.pop(str(p["connectorId"]), None)
-                return True
-            return False
-        if a.kind is Kind.CANCEL_RESERVATION:
-            await self.store.update_reservation(int(p["reservationId"]), ReservationStatus.CANCELLED)
-            return status in ("Accepted", "Rejected")  # Rejected: the charger no longer holds it
-        if a.kind is Kind.RESET:
-            if status == "Accepted":
-                book.pending_reboot = None  # the reboot brings a boot and a fresh read
-                return True
-            return False
-        return status in OK_STATUSES
+        # CancelReservation
+        await self.store.update_reservation(int(p["reservationId"]), ReservationStatus.CANCELLED)
+        return status in ("Accepted", "Rejected")  # Rejected: the charger no longer holds it
 
     def _audit(self, station: str, a: Action, result: str, error: str | None = None, *,
                at: dt.datetime | None = None) -> None:

@@ -32,7 +32,7 @@ import hashlib
 import logging
 import os
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from controller.config.access import ListEntry
@@ -73,6 +73,7 @@ _RELOAD_REASONS = frozenset({"connect", "boot", "status", "drift", "suspend", "s
 # looks that come in bulk (a revision for every station, a wave, the periodic drift read); any other reason
 # (a retry, a connect, a follow-up) takes the next free apply slot ahead of them
 _BULK_REASONS = frozenset({"revision", "wave", "drift", "rollout"})
+_READ_REASONS = frozenset({"connect", "drift"})  # looks that read the whole configuration again
 CONFIRM_PREFIX = "confirm/"
 SUSPEND_PREFIX = "suspend/"
 APPLIED_KEY = "revision/applied"
@@ -128,12 +129,12 @@ class FleetReconciler:
         self._rollout_flush: asyncio.TimerHandle | None = None
         self._rollout_written: tuple[str, int, str | None] | None = None
         self._writes: set[asyncio.Task[None]] = set()
-        self._reservations_loading: asyncio.Future[dict[str, list[PendingReservation]]] | None = None
+        self._reservations_loading: asyncio.Future[dict[str, tuple[PendingReservation, ...]]] | None = None
         self._records: dict[str, StationRecord] = {}  # last read of each station (refreshed on events)
         self._books: dict[str, Bookkeeping] = {}  # the reconciler is the only writer of bookkeeping
         self._indexes = ConfigIndexes()  # each station's configuration by key, kept with its last read
         self.plans = SharedPlans()  # stations with equal planning inputs share one plan (a fleet-wide change)
-        self._reservations: tuple[float, dict[str, list[PendingReservation]]] | None = None
+        self._reservations: tuple[float, dict[str, tuple[PendingReservation, ...]]] | None = None
         self.sessions_of: Callable[[str], frozenset[int]] | None = None  # running sessions, from memory
         self.connected_since: Callable[[str], dt.datetime | None] | None = None  # current connection start
         self.committed_at: dict[str, dt.datetime] = {}  # revision -> commit (or load) time
@@ -361,7 +362,7 @@ class FleetReconciler:
             if "boot" in reasons:  # a rebooted charger (maybe new firmware) may now take what it refused
                 await self.forget_refusals(identity)
             cached = self._records.get(key)
-            if cached is None or reasons & _RELOAD_REASONS:
+            if cached is None or not _RELOAD_REASONS.isdisjoint(reasons):
                 rec = await self.store.get_station(identity)
             else:
                 rec = cached
@@ -388,7 +389,7 @@ class FleetReconciler:
         # them all in one go would keep the event loop from the answers to the calls already sent (at 10,000
         # stations, for about as long as a call timeout). The plan is made as of when the slot is had, not as of
         # the start of the look: a slot may be a while coming.
-        async with self.slots.hold(urgent=bool(reasons - _BULK_REASONS)) as slot:
+        async with self.slots.hold(urgent=not reasons <= _BULK_REASONS) as slot:
             await self._plan_and_apply(identity, st, desired, rec, port, book, observed, accepted, self.clock(),
                                        slot)
 
@@ -516,7 +517,7 @@ class FleetReconciler:
         """Read the charger after a connect (a reconnect is not a boot), for drift, or when never read. A
         boot right after a connect needs no second read when the first one happened on this connection
         (chargers boot before they connect, so that read already saw the booted charger)."""
-        if rec is None or rec.configuration_read_at is None or reasons & {"connect", "drift"}:
+        if rec is None or rec.configuration_read_at is None or not _READ_REASONS.isdisjoint(reasons):
             return True
         if "boot" not in reasons:
             return False
@@ -585,7 +586,7 @@ class FleetReconciler:
             old.cancel()
         self._timers[key] = loop.call_later(delay, self.enqueue, identity, "drift")
 
-    async def _pending_reservations(self, identity: str, max_age: float = 2.0) -> list[PendingReservation]:
+    async def _pending_reservations(self, identity: str, max_age: float = 2.0) -> Sequence[PendingReservation]:
         """Pending reservations of a station, from one fleet-wide read at most every `max_age` seconds."""
         loop = asyncio.get_running_loop()
         if self._reservations is None or loop.time() - self._reservations[0] > max_age:
@@ -594,10 +595,11 @@ class FleetReconciler:
                 try:
                     recs = await self.store.list_reservations(statuses=[ReservationStatus.ACCEPTED,
                                                                         ReservationStatus.REQUESTED])
-                    by_station: dict[str, list[PendingReservation]] = {}
+                    lists: dict[str, list[PendingReservation]] = {}
                     for r in recs:
-                        by_station.setdefault(r.station.upper(), []).append(
+                        lists.setdefault(r.station.upper(), []).append(
                             PendingReservation(r.id, r.connector_id, r.expiry))
+                    by_station = {k: tuple(v) for k, v in lists.items()}
                     self._reservations = (loop.time(), by_station)
                     self._reservations_loading.set_result(by_station)
                 except BaseException as exc:
@@ -608,9 +610,9 @@ class FleetReconciler:
                     self._reservations_loading = None
             else:
                 table = await asyncio.shield(self._reservations_loading)
-                return list(table.get(identity.upper(), ()))
+                return table.get(identity.upper(), ())
         assert self._reservations is not None
-        return list(self._reservations[1].get(identity.upper(), ()))
+        return self._reservations[1].get(identity.upper(), ())
 
     def _still_refused(self, desired: DesiredState, identity: str, observed: ObservedStation,
                        book: Bookkeeping) -> list[str]:
