@@ -171,6 +171,15 @@ def derived_keys(operative: bool, offline: bool, restricted: bool,
     return out
 
 
+def boot_matters(desired: m.DesiredState) -> bool:
+    """Some profile of `desired` selects stations by boot information (else `effective_station` ignores it)."""
+    table = _MEMO.table(desired)
+    boot_free = table.get(_BOOT_FREE)
+    if boot_free is None:
+        boot_free = table[_BOOT_FREE] = all(p.boot is None for p in desired.profiles.values())
+    return not boot_free
+
+
 def effective_station(desired: m.DesiredState, st: m.Station, boot: BootInfo | None = None,
                       assume_boot_profiles: bool = False) -> EffectiveStation:
     """Merge everything that applies to `st` (memoised per desired state, station and boot info).
@@ -180,7 +189,7 @@ def effective_station(desired: m.DesiredState, st: m.Station, boot: BootInfo | N
     table = _MEMO.table(desired)
     boot_free = table.get(_BOOT_FREE)
     if boot_free is None:
-        boot_free = table[_BOOT_FREE] = all(p.boot is None for p in desired.profiles.values())
+        boot_free = not boot_matters(desired)
     if boot_free:
         boot, assume_boot_profiles = None, False
     key = (st.name, boot, assume_boot_profiles)

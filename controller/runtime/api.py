@@ -93,6 +93,9 @@ def build_metrics(ctl: Controller) -> Registry:
 
     applied_by_label: dict[str, Any] = {}  # "action|result" -> its counter (a hook call per charger answer)
 
+    # the children of the families without labels, looked up once (the hook runs several times per station)
+    converged_child, reconcile_child, to_converged_child = converged.child(), reconcile.child(), to_converged.child()
+
     def hook(event: str, label: str, value: float) -> None:
         if event == "applies":
             child = applied_by_label.get(label)
@@ -100,14 +103,14 @@ def build_metrics(ctl: Controller) -> Registry:
                 action, _, result = label.partition("|")
                 child = applied_by_label[label] = applies.labels(action=action, result=result)
             child.inc(value)
+        elif event == "reconcile_seconds":
+            reconcile_child.observe(value)
+        elif event == "converged":
+            converged_child.inc(value)
+        elif event == "commit_to_converged":
+            to_converged_child.observe(value)
         elif event == "drift_corrections":
             drift.labels(action=label).inc(value)
-        elif event == "commit_to_converged":
-            to_converged.observe(value)
-        elif event == "converged":
-            converged.inc(value)
-        elif event == "reconcile_seconds":
-            reconcile.observe(value)
 
     rec.metrics_hook = hook
     return reg

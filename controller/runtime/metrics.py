@@ -19,6 +19,7 @@ the controller and injected, so each test gets a fresh one.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import itertools
 import logging
@@ -121,13 +122,10 @@ class HistogramChild:
         self._sum = 0.0
 
     def observe(self, value: float) -> None:
+        index = bisect.bisect_left(self._bounds, value) if value == value else -1  # NaN: counted, in +Inf only
         with self._lock:
             self._sum += value
-            for index, bound in enumerate(self._bounds):
-                if value <= bound:
-                    self._counts[index] += 1
-                    return
-            self._counts[-1] += 1  # NaN: counted, in +Inf only
+            self._counts[index] += 1
 
     @contextlib.contextmanager
     def time(self) -> Iterator[None]:
@@ -203,6 +201,10 @@ class _Family(Generic[ChildT]):
         """Forget one combination of label values (e.g. a station removed from the repository)."""
         with self._lock:
             self._children.pop(tuple(str(value) for value in values), None)
+
+    def child(self) -> ChildT:
+        """The one child of a family without labels (to keep where it is updated often)."""
+        return self._only()
 
     def _only(self) -> ChildT:
         if self.labelnames:

@@ -42,7 +42,7 @@ from collections.abc import Mapping, Sequence
 from typing import TypeVar
 
 from controller.config.access import ListEntry
-from controller.config.effective import EffectiveStation, effective_station
+from controller.config.effective import EffectiveStation, boot_matters, effective_station
 from controller.config.model import DesiredState
 from controller.reconcilers import ObservedStation, Plan, plan_station
 from controller.reconcilers.planner import PendingReservation
@@ -69,6 +69,10 @@ def _same_observed(a: ObservedStation, b: ObservedStation) -> bool:
     return (a.read_at is None) == (b.read_at is None) and _observed_fields(a) == _observed_fields(b)
 
 
+def _quarter(t: dt.datetime) -> int:
+    return int(t.timestamp()) // _QUARTER_HOUR_S
+
+
 @dataclasses.dataclass(slots=True)
 class _Class:
     eff: EffectiveStation
@@ -77,14 +81,18 @@ class _Class:
     secrets: Mapping[str, str]
     now: dt.datetime
     plan: Plan
+    until: dt.datetime = dataclasses.field(init=False)  # now + HORIZON
+    quarter: int = dataclasses.field(init=False)  # the quarter hour of now
+
+    def __post_init__(self) -> None:
+        self.until = self.now + HORIZON
+        self.quarter = _quarter(self.now)
 
     def matches(self, eff: EffectiveStation, observed: ObservedStation, snapshot_entries: Sequence[ListEntry] | None,
-                secrets: Mapping[str, str], now: dt.datetime) -> bool:
-        start = self.now
+                secrets: Mapping[str, str], now: dt.datetime, quarter: int) -> bool:
+        """`quarter`: the quarter hour of `now` (`_quarter(now)`, asked once per plan, not per candidate)."""
         review = self.plan.next_review_at
-        if not (start <= now < start + HORIZON) or (review is not None and now >= review):
-            return False
-        if int(start.timestamp()) // _QUARTER_HOUR_S != int(now.timestamp()) // _QUARTER_HOUR_S:
+        if not (self.now <= now < self.until) or (review is not None and now >= review) or quarter != self.quarter:
             return False
         if self.secrets != secrets or (self.snapshot_entries is None) != (snapshot_entries is None):
             return False
@@ -148,14 +156,15 @@ class SharedPlans:
                                 snapshot_entries=snapshot_entries, secrets=secrets)
         if desired is not self._desired:
             self._desired, self._buckets = desired, {}
-        eff = effective_station(desired, station, observed.boot)
+        eff = effective_station(desired, station, observed.boot if boot_matters(desired) else None)
         key = (eff.profiles, eff.tariff, observed.local_list_hash, observed.firmware, observed.model)
         bucket = self._buckets.get(key)
         if bucket is not None:
-            while bucket and not now < bucket[0].now + HORIZON:
+            while bucket and not now < bucket[0].until:
                 del bucket[0]
+            quarter = _quarter(now) if bucket else 0
             for cls in reversed(bucket):  # at most `per_bucket` comparisons, however varied the fleet
-                if cls.matches(eff, observed, snapshot_entries, secrets, now):
+                if cls.matches(eff, observed, snapshot_entries, secrets, now, quarter):
                     self.shared += 1
                     return made_out_to(cls.plan, station.identity, station.name)
         self.planned += 1
