@@ -27,6 +27,7 @@ from controller.store.records import (
     LocalListEntry,
     StationRecord,
 )
+from controller.store.sql_ops import insert_rows
 
 
 def ensure_station(conn: sqlite3.Connection, owner: str, station: str) -> None:
@@ -114,11 +115,12 @@ def _record_one_configuration(conn: sqlite3.Connection, owner: str, station: str
 
 def _upsert_keys(conn: sqlite3.Connection, owner: str,
                  reads: Iterable[tuple[str, Sequence[ConfigKey], str]]) -> None:
-    conn.executemany(
-        "INSERT INTO station_config (owner, station, key_upper, key, value, readonly, read_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (owner, station, key_upper) DO UPDATE SET"
-        " key = excluded.key, value = excluded.value, readonly = excluded.readonly, read_at = excluded.read_at",
+    insert_rows(
+        conn, "INSERT INTO station_config (owner, station, key_upper, key, value, readonly, read_at) VALUES ",
+        "(?, ?, ?, ?, ?, ?, ?)",
         [(owner, station, k.upper, k.key, k.value, int(k.readonly), at) for station, keys, at in reads for k in keys],
+        " ON CONFLICT (owner, station, key_upper) DO UPDATE SET"
+        " key = excluded.key, value = excluded.value, readonly = excluded.readonly, read_at = excluded.read_at",
     )
 
 

@@ -153,3 +153,30 @@ async def test_of_two_reads_of_one_station_written_together_the_later_one_stays(
     assert st is not None and st.configuration == (_key("900"),) and st.configuration_read_at == T0
     assert await store.get_state("ext/") == {"ext/CP1": {"v": 2}}
     await store.close()
+
+
+@async_test
+async def test_more_rows_than_one_statement_holds_keep_their_order_and_the_later_of_two_equal_keys_stays(
+        tmp_path: Path) -> None:
+    from controller.store.sql_ops import ROWS_PER_STATEMENT
+
+    n = 2 * ROWS_PER_STATEMENT + 5  # two full statements of rows and a remainder
+    store = await open_store(tmp_path)
+    batch = store.batch()
+    for i in range(n):
+        batch.audit(AuditEntry("ChangeConfiguration", T0 + timedelta(seconds=i), {"n": i}, station=f"CP{i % 3}"))
+        batch.put_state(f"k{i % (ROWS_PER_STATEMENT + 1)}", {"n": i})  # keys repeat within and across statements
+    keys = [ConfigKey(f"Key{i:03d}", str(i), False) for i in range(n)]
+    batch.record_configuration("CP1", [*keys, ConfigKey("KEY007", "later", False)], T0)
+    await batch.commit()
+    audit = await store.list_audit(limit=10 * n)
+    assert [a.detail["n"] for a in audit] == list(range(n)) and [a.id for a in audit] == sorted(a.id for a in audit)
+    state = await store.get_state("k")
+    assert len(state) == ROWS_PER_STATEMENT + 1
+    assert all(state[f"k{j}"] == {"n": max(i for i in range(n) if i % (ROWS_PER_STATEMENT + 1) == j)}
+               for j in range(ROWS_PER_STATEMENT + 1))
+    rec = await store.get_station("CP1")
+    assert rec is not None and len(rec.configuration) == n
+    assert rec.config_value("Key007") == ConfigKey("KEY007", "later", False)
+    assert rec.config_value("Key100") == ConfigKey("Key100", "100", False)
+    await store.close()
