@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
+from typing import Any
 
 from . import model as m
 from .memo import PerDesiredState
@@ -171,13 +172,17 @@ def derived_keys(operative: bool, offline: bool, restricted: bool,
     return out
 
 
-def boot_matters(desired: m.DesiredState) -> bool:
-    """Some profile of `desired` selects stations by boot information (else `effective_station` ignores it)."""
-    table = _MEMO.table(desired)
-    boot_free = table.get(_BOOT_FREE)
+def _boot_free(desired: m.DesiredState, table: dict[Hashable, Any]) -> bool:
+    """No profile of `desired` selects by boot information (`table`: `desired`'s memo, where it is kept)."""
+    boot_free: bool | None = table.get(_BOOT_FREE)
     if boot_free is None:
         boot_free = table[_BOOT_FREE] = all(p.boot is None for p in desired.profiles.values())
-    return not boot_free
+    return boot_free
+
+
+def boot_matters(desired: m.DesiredState) -> bool:
+    """Some profile of `desired` selects stations by boot information (else `effective_station` ignores it)."""
+    return not _boot_free(desired, _MEMO.table(desired))
 
 
 def effective_station(desired: m.DesiredState, st: m.Station, boot: BootInfo | None = None,
@@ -187,10 +192,7 @@ def effective_station(desired: m.DesiredState, st: m.Station, boot: BootInfo | N
     When no profile selects by boot information (the usual repository), boot information changes nothing:
     one entry per station, so what validation computed in the loader is what the reconciler plans with."""
     table = _MEMO.table(desired)
-    boot_free = table.get(_BOOT_FREE)
-    if boot_free is None:
-        boot_free = not boot_matters(desired)
-    if boot_free:
+    if _boot_free(desired, table):
         boot, assume_boot_profiles = None, False
     key = (st.name, boot, assume_boot_profiles)
     eff: EffectiveStation | None = table.get(key)

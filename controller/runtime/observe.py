@@ -152,9 +152,6 @@ class ConfigIndexes:
             index[k.upper] = k
         self._by_station[key] = (after, index)
 
-    def forget(self, identity: str) -> None:
-        self._by_station.pop(identity.upper(), None)
-
 
 async def observed_from_store(store: Store, identity: str, rec: StationRecord | None, book: Bookkeeping, *,
                               online: bool, sessions: frozenset[int] | None = None,

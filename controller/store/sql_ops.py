@@ -109,6 +109,7 @@ def append_audit(conn: sqlite3.Connection, owner: str, entry: AuditEntry) -> Non
 
 
 ROWS_PER_STATEMENT = 64
+_MULTI_ROW: dict[tuple[str, str, str], str] = {}  # (head, row, tail) -> the statement of ROWS_PER_STATEMENT rows
 
 
 def insert_rows(conn: sqlite3.Connection, head: str, row: str, rows: Sequence[Sequence[object]],
@@ -127,9 +128,6 @@ def insert_rows(conn: sqlite3.Connection, head: str, row: str, rows: Sequence[Se
         conn.executemany(sql, [[value for r in rows[i:i + n] for value in r] for i in range(0, whole, n)])
     if whole < len(rows):
         conn.executemany(head + row + tail, rows[whole:])
-
-
-_MULTI_ROW: dict[tuple[str, str, str], str] = {}
 
 
 def append_audits(conn: sqlite3.Connection, owner: str, entries: Iterable[AuditEntry]) -> None:
