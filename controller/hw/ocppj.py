@@ -19,6 +19,8 @@ string, never via float) and aware datetimes as ISO 8601 UTC ``...Z``.
 from __future__ import annotations
 
 import json
+import json.encoder
+import json.scanner
 import re
 import secrets
 from collections.abc import Mapping
@@ -142,6 +144,21 @@ def _reject_constant(name: str) -> Any:
 
 # one decoder for every frame (json.loads with hooks would build a new one per call)
 _DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant)
+# The decoder's own scanner, called directly: `JSONDecoder.decode` is two Python frames and a regex match around
+# it for every frame (whitespace around the text is allowed, as `decode` allows it).
+_SCAN = json.scanner.make_scanner(_DECODER)  # type: ignore[arg-type]  # (typeshed: the decoder is the context)
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _loads(text: str) -> Any:
+    """`_DECODER.decode(text)`, errors included (JSONDecodeError, a ValueError, as `decode` raises them)."""
+    try:
+        value, end = _SCAN(text, _SPACE.match(text).end())  # type: ignore[union-attr]
+    except StopIteration as exc:
+        raise json.JSONDecodeError("Expecting value", text, exc.value) from None
+    if _SPACE.match(text, end).end() != len(text):  # type: ignore[union-attr]
+        raise json.JSONDecodeError("Extra data", text, end)
+    return value
 
 
 def _wire_id(raw: object) -> tuple[str, WireId] | None:
@@ -180,7 +197,7 @@ def _parse(frame: str | bytes) -> Frame:
     if isinstance(frame, bytes | bytearray | memoryview):
         raise FrameError(ErrorCode.FORMATION_VIOLATION, "binary frame; OCPP-J uses text frames")
     try:
-        data = _DECODER.decode(frame)
+        data = _loads(frame)
     except (ValueError, RecursionError) as exc:
         match = _CALL_ID_RE.match(frame)
         if match is None:
@@ -282,14 +299,21 @@ def _plain_default(value: object) -> object:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-# one encoder for payloads without a Decimal (most frames): json.dumps with options builds one per call
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_plain_default)
+# One C encoder for payloads without a Decimal (most frames), built once: `json.dumps` with options builds a
+# JSONEncoder per call, and `JSONEncoder.encode` a C encoder per call (and two Python frames around it). No
+# circular-reference bookkeeping (a frame is a tree built here; a cycle would end in RecursionError all the
+# same); compact separators, non-ASCII as is, NaN and infinities refused, `_plain_default` for the rest.
+_C_ENCODE = json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+    None, _plain_default, json.encoder.encode_basestring, None, ":", ",", False, False, False)
+if _C_ENCODE is None:  # pragma: no cover - an interpreter without the _json accelerator
+    _C_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False,
+                                 default=_plain_default).iterencode
 
 
 def dumps(obj: Any) -> str:
     """Compact JSON with ``Decimal`` written exactly and aware datetimes as OCPP timestamps."""
     try:
-        return _ENCODER.encode(obj)
+        return "".join(_C_ENCODE(obj, 0))
     except _HasDecimal:
         pass
     decimals: list[str] = []

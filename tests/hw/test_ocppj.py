@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -173,3 +174,43 @@ def test_random_ocpp_shaped_arrays_never_raise_anything_but_frame_error(
 def test_any_finite_decimal_survives_dumps_exactly(values: dict[str, Decimal]) -> None:
     back = json.loads(ocppj.dumps(values), parse_float=Decimal, parse_int=Decimal)
     assert back == values
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values)
+def test_dumps_writes_what_json_dumps_writes_with_the_same_options(value: object) -> None:
+    # the encoder is built once from the C accelerator's parts: it must write byte for byte what the standard
+    # library's compact, non-ASCII, NaN-refusing dumps writes
+    def outcome(dumps: Callable[[object], str]) -> object:
+        try:
+            return dumps(value)
+        except ValueError as exc:  # infinities
+            return ("refused", str(exc))
+
+    assert outcome(ocppj.dumps) == outcome(
+        lambda v: json.dumps(v, separators=(",", ":"), ensure_ascii=False, allow_nan=False))
+
+
+def test_dumps_refuses_what_json_refuses_and_writes_enums_and_times() -> None:
+    with pytest.raises(ValueError):
+        ocppj.dumps([float("nan")])
+    with pytest.raises(TypeError):
+        ocppj.dumps({"x": object()})
+    assert ocppj.dumps([ErrorCode.GENERIC_ERROR, datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), "é€\n\""]) \
+        == '["GenericError","2026-01-02T03:04:05Z","é€\\n\\""]'
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(max_size=40), json_values.map(json.dumps),
+                 json_values.map(lambda v: f" \t{json.dumps(v)}\n ")))
+def test_frames_are_read_as_the_decoder_reads_them_errors_included(text: str) -> None:
+    # the decoder's scanner is called directly (without JSONDecoder.decode around it): same values, same errors
+    try:
+        expected: object = ocppj._DECODER.decode(text)
+    except ValueError as exc:
+        expected = ("error", str(exc))
+    try:
+        got: object = ocppj._loads(text)
+    except ValueError as exc:
+        got = ("error", str(exc))
+    assert got == expected
