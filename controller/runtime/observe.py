@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from ocpp.v16.enums import MessageTrigger
@@ -169,7 +170,8 @@ async def observed_from_store(store: Store, identity: str, rec: StationRecord | 
         sessions = frozenset(t.connector_id for t in active if t.connector_id is not None)
     boot = rec.boot
     pending = book.pending_reboot
-    obs = ObservedStation(
+    obs = object.__new__(ObservedStation)  # `ObservedStation(...)` without its 20 frozen-field assignments
+    vars(obs).update(
         identity=rec.identity,
         online=online,
         vendor=(boot.vendor or "") if boot else "",
@@ -177,22 +179,37 @@ async def observed_from_store(store: Store, identity: str, rec: StationRecord | 
         firmware=(boot.firmware_version or "") if boot else "",
         configuration=(configuration_index(rec.configuration) if indexes is None
                        else indexes.index(rec.identity, rec.configuration)),
+        unknown_keys=_NO_KEYS,
         read_at=rec.configuration_read_at,
         local_list_version=rec.local_list_version,
         local_list_hash=list_hash,
         local_list_mismatch=book.local_list_mismatch,
-        connectors={c.connector_id: c.status for c in rec.connectors},
+        connectors={c.connector_id: c.status for c in rec.connectors} if rec.connectors else _EMPTY,
         sessions=sessions,
         pending_reboot=None if not pending else PendingReboot(dt.datetime.fromisoformat(pending["since"]),
                                                               dict(pending["keys"])),
-        refused={k: Refusal(v["status"], v["value"], _time(v.get("at"))) for k, v in book.refused.items()},
-        write_only_sent=dict(book.write_only_sent),
-        applied=dict(book.applied),
-        unconfirmed=dict(book.unconfirmed),
-        scheduled_availability={int(k): v for k, v in book.scheduled_availability.items()},
+        refused=({k: Refusal(v["status"], v["value"], _time(v.get("at"))) for k, v in book.refused.items()}
+                 if book.refused else _EMPTY),
+        write_only_sent=_copy(book.write_only_sent),
+        applied=_copy(book.applied),
+        unconfirmed=_copy(book.unconfirmed),
+        scheduled_availability=({int(k): v for k, v in book.scheduled_availability.items()}
+                                if book.scheduled_availability else _EMPTY),
         cache_cleared_hash=book.cache_cleared_hash,
     )
     return obs, entries
+
+
+# What most stations' observed mappings are: one shared, read-only empty mapping (no copy per look, and two
+# stations' are the same object, which plan sharing compares first)
+_EMPTY: Mapping[Any, Any] = MappingProxyType({})
+_NO_KEYS: frozenset[str] = frozenset()
+OBSERVED_FIELDS = frozenset(f.name for f in dataclasses.fields(ObservedStation))  # what observed_from_store sets
+
+
+def _copy(values: dict[str, str]) -> Mapping[str, str]:
+    """A snapshot of a bookkeeping mapping (the book changes after the look)."""
+    return dict(values) if values else _EMPTY
 
 
 def _time(text: object) -> dt.datetime | None:
