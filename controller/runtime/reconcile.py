@@ -390,8 +390,7 @@ class FleetReconciler:
         # stations, for about as long as a call timeout). The plan is made as of when the slot is had, not as of
         # the start of the look: a slot may be a while coming.
         async with self.slots.hold(urgent=not reasons <= _BULK_REASONS) as slot:
-            await self._plan_and_apply(identity, st, desired, rec, port, book, observed, accepted, self.clock(),
-                                       slot)
+            await self._plan_and_apply(identity, st, desired, rec, port, book, observed, accepted, slot)
 
     def _look_failed(self, identity: str, st: StationStatus, exc: Exception) -> None:
         if isinstance(exc, StoreUnavailable):
@@ -403,11 +402,18 @@ class FleetReconciler:
     async def _plan_and_apply(self, identity: str, st: StationStatus, desired: DesiredState,
                               rec: StationRecord | None, port: ChargerPort | None, book: Bookkeeping,
                               observed: ObservedStation | None, accepted: tuple[ListEntry, ...] | None,
-                              now: dt.datetime, slot: Slot) -> None:
+                              slot: Slot) -> None:
         key = identity.upper()
         try:
-            plan = self.plans.plan(desired, identity, observed, now,
-                                   pending_reservations=await self._pending_reservations(identity),
+            pending = self._fresh_reservations(identity)
+            if pending is None:
+                pending = await self._pending_reservations(identity)
+            # the plan is made as of now, read after the last wait and right before planning: looks that plan
+            # in turn plan at increasing times, so a plan shared by its class is never handed to a look that
+            # read the clock before the plan was made (a look that waited for the reservations read while
+            # another planned would otherwise plan alone, and miss the class)
+            now = self.clock()
+            plan = self.plans.plan(desired, identity, observed, now, pending_reservations=pending,
                                    snapshot_entries=accepted, secrets=self._secrets(desired, identity))
         except (StoreUnavailable, ChargerError) as exc:
             self._look_failed(identity, st, exc)
@@ -585,6 +591,14 @@ class FleetReconciler:
         if old is not None:
             old.cancel()
         self._timers[key] = loop.call_later(delay, self.enqueue, identity, "drift")
+
+    def _fresh_reservations(self, identity: str, max_age: float = 2.0) -> Sequence[PendingReservation] | None:
+        """`_pending_reservations` without a coroutine while the fleet-wide read is fresh (most looks); None
+        when it is not."""
+        cached = self._reservations
+        if cached is None or asyncio.get_running_loop().time() - cached[0] > max_age:
+            return None
+        return cached[1].get(identity.upper(), ())
 
     async def _pending_reservations(self, identity: str, max_age: float = 2.0) -> Sequence[PendingReservation]:
         """Pending reservations of a station, from one fleet-wide read at most every `max_age` seconds."""
