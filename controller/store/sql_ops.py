@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 
-from controller.store.codec import canonical_json, compact_json, from_db_time, to_db_time
+from controller.store.codec import canonical_json, compact_json, from_db_time, json_encoder, to_db_time
 from controller.store.records import (
     AuditEntry,
     AuditRecord,
@@ -144,25 +144,20 @@ _DETAIL_JSON: dict[object, str] = {}
 _DETAIL_JSON_MAX = 1024
 
 
-def _frozen(value: object) -> object:
-    """A hashable stand-in for JSON-like `value`, equal only for values that encode alike (same key order; and
-    typed, because `True == 1 == 1.0` would otherwise share an entry)."""
-    if type(value) is str:
-        return value
-    if isinstance(value, dict):
-        return (dict, *[(k, _frozen(v)) for k, v in value.items()])
-    if isinstance(value, list | tuple):
-        return (list, *[_frozen(v) for v in value])
-    return (type(value), value)
+_DETAIL_KEY = json_encoder(sort_keys=False, ensure_ascii=False)  # the cache's key: the detail as it is, unredacted
 
 
 def detail_json(detail: Mapping[str, object]) -> str:
-    """`detail` redacted (secrets removed, idTags masked) as canonical JSON, encoded once per distinct detail."""
+    """`detail` redacted (secrets removed, idTags masked) as canonical JSON, encoded once per distinct detail.
+
+    The cache is keyed by the detail's own JSON text (C, a few microseconds): equal only for details that
+    encode alike - same key order, and typed, since `True == 1 == 1.0` encode apart - and never kept beyond
+    this cache (the key holds what redaction removes)."""
     try:
-        key = _frozen(detail if type(detail) is dict else dict(detail))
-        found = _DETAIL_JSON.get(key)
-    except TypeError:  # an unhashable leaf: encode it every time
+        key = _DETAIL_KEY(detail if type(detail) is dict else dict(detail))
+    except (TypeError, ValueError):  # something JSON cannot hold as it is: redacted and encoded every time
         return canonical_json(redact(dict(detail)))
+    found = _DETAIL_JSON.get(key)
     if found is None:
         found = canonical_json(redact(dict(detail)))
         if len(_DETAIL_JSON) >= _DETAIL_JSON_MAX:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from controller.store.codec import from_db_time, to_db_time
+from controller.store.codec import canonical_json, compact_json, from_db_time, to_db_time
 
 
 def test_a_time_is_stored_as_fixed_width_utc_text_and_read_back_equal() -> None:
@@ -44,3 +47,25 @@ def test_text_that_is_not_ours_is_refused(bad: str) -> None:
 def test_a_naive_time_is_a_bug() -> None:
     with pytest.raises(ValueError, match="naive"):
         to_db_time(datetime(2024, 5, 1, 12))
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_json_values)
+def test_stored_json_is_what_json_dumps_writes(value: object) -> None:
+    # the encoders are built once from the C accelerator's parts: content addresses (canonical_json) must stay
+    # byte for byte what json.dumps writes, or every stored hash would change
+    assert canonical_json(value) == json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert compact_json(value) == json.dumps(value, separators=(",", ":"))
+
+
+def test_what_json_cannot_hold_is_refused_as_json_refuses_it() -> None:
+    for encode in (canonical_json, compact_json):
+        with pytest.raises(TypeError, match="Object of type datetime is not JSON serializable"):
+            encode({"at": datetime(2026, 1, 1, tzinfo=UTC)})
