@@ -192,11 +192,18 @@ class _PriorityGate:
     def waiting(self) -> int:
         return sum(1 for queue in self._queues for fut in queue if not fut.done())
 
-    async def acquire(self, priority: bool) -> None:
+    def try_acquire(self) -> bool:
+        """Take the gate if it is free and nobody waits (no coroutine: most calls); raises when closed."""
         if self._closed:
             raise _ConnectionGone()
-        if not self._busy and not self.waiting:
+        queues = self._queues
+        if not self._busy and (not (queues[0] or queues[1]) or not self.waiting):
             self._busy = True
+            return True
+        return False
+
+    async def acquire(self, priority: bool) -> None:
+        if self.try_acquire():
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queues[0 if priority else 1].append(future)
@@ -508,8 +515,10 @@ class OcppConnection:
             )
         if self._closed:
             raise self._unavailable(action)
+        gate = self._gate
         try:
-            await self._gate.acquire(priority)
+            if not gate.try_acquire():
+                await gate.acquire(priority)
         except _ConnectionGone:
             raise self._unavailable(action) from None
         pending: _Pending | None = None
@@ -525,10 +534,12 @@ class OcppConnection:
             if self._log.isEnabledFor(logging.DEBUG):
                 shown = f"CALL {action} {message_id} <redacted>" if sensitive else ocppj.describe(frame)
                 self._log.debug("-> %s", shown)
-            try:
-                await self._write(text)
-            except ConnectionClosed:
-                raise self._unavailable(action) from None
+            send_now = self._send_now  # `_write`, without a coroutine when the frame goes out at once
+            if send_now is None or not send_now(text):
+                try:
+                    await self._ws.send(text)
+                except ConnectionClosed:
+                    raise self._unavailable(action) from None
             self.stats.frames_out += 1
             limit = self.default_timeout if timeout is None else timeout
             pending.deadline = loop.time() + limit

@@ -233,9 +233,9 @@ class ChargerPort:
         )
         if not isinstance(reply, dict):  # a fake transport could; OcppConnection never does
             raise ChargerRejected(self.station_id, action, detail="reply payload is not an object")
-        extra = set(reply) - _REPLY_FIELDS.get(action, _STATUS_ONLY)
-        if extra:
-            self._note(action, "extra fields", f"ignored {sorted(extra)}")
+        allowed = _REPLY_FIELDS.get(action, _STATUS_ONLY)
+        if not reply.keys() <= allowed:  # (a subset test: no set made for the usual, well-formed reply)
+            self._note(action, "extra fields", f"ignored {sorted(set(reply) - allowed)}")
         return reply
 
     def _note(self, action: str, kind: str, detail: str) -> None:

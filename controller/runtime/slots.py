@@ -33,9 +33,15 @@ class _Gate:
         self._free = value
         self._waiters: tuple[deque[asyncio.Future[None]], deque[asyncio.Future[None]]] = (deque(), deque())
 
-    async def acquire(self, urgent: bool) -> None:
+    def try_acquire(self) -> bool:
+        """Take a slot if one is free and nobody waits (no coroutine: most acquisitions)."""
         if self._free > 0 and not self._waiters[0] and not self._waiters[1]:
             self._free -= 1
+            return True
+        return False
+
+    async def acquire(self, urgent: bool) -> None:
+        if self.try_acquire():
             return
         queue = self._waiters[0 if urgent else 1]
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -145,7 +151,9 @@ class _Hold:
         self._slot: Slot | None = None
 
     async def __aenter__(self) -> Slot:
-        await self._owner._work.acquire(self._urgent)
+        work = self._owner._work
+        if not work.try_acquire():
+            await work.acquire(self._urgent)
         self._slot = Slot(self._owner)
         return self._slot
 
