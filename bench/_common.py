@@ -237,6 +237,15 @@ class Baseline:
         return self.round_trips / min(self.wall_runs)
 
 
+# What the bare server answers to the calls a simulated charger makes on its own (its boot and the statuses
+# that follow; no heartbeat within a measurement with this interval): what any central system answers.
+_BARE_ANSWERS: dict[str, dict[str, Any]] = {
+    "BootNotification": {"status": "Accepted", "currentTime": "2026-01-01T00:00:00Z", "interval": 86400},
+    "Heartbeat": {"currentTime": "2026-01-01T00:00:00Z"},
+}
+QUIET_S = 2.0  # a simulated charger that has said nothing for this long has booted and reported its statuses
+
+
 async def measure_baseline(
     tmp: Path,
     clients: int,
@@ -245,43 +254,75 @@ async def measure_baseline(
     repeat: int,
     calls: Sequence[tuple[str, Mapping[str, Any]]],
     loop: str = "asyncio",
+    *,
+    chargers: Path | None = None,
 ) -> Baseline:
     """A plain websockets server in THIS process (the controller's websocket options) sending `calls` in
     turn (json.dumps; ids made as the controller makes them: a random prefix and a counter) to `clients`
-    plain clients of ``_fleet_runner.py baseline`` in a child process and reading the replies (json.loads),
-    `concurrency` connections in flight: CPU of this process per round trip, `repeat` runs of `per_client`
-    round trips per client.
+    clients in a child process and reading the replies (json.loads), `concurrency` connections in flight: CPU
+    of this process per round trip, `repeat` runs of `per_client` round trips per client.
+
+    The clients: plain websockets clients (``_fleet_runner.py baseline``: a canned answer per frame), or, with
+    `chargers` (a file of identities, one per line), the benchmark's own simulated chargers
+    (``_fleet_runner.py fleet``), the very peers the controller talks to: the server answers their boot and
+    status calls as a central system would (not measured), then drives them as it drives the plain clients.
+    The peers matter on a machine whose two vCPUs share a physical core: whatever runs on the other vCPU
+    slows this process's every instruction (a CPU-bound loop runs 40 % slower next to a busy loop on the
+    other vCPU here), and the simulated chargers do more per frame than canned clients (bare websockets:
+    30-40 % more CPU per round trip with them as peers, measured alternately). With the same peers, only
+    the server differs between the baseline and the controller.
 
     `loop`: the event loop the bare server runs on; by default the standard asyncio loop (the bare stack),
     whatever loop the controller runs on. When it is not the running loop the baseline runs on a loop of
     its own in a worker thread while the running loop waits (idle: no CPU of its own in the figure)."""
     if eventloop.name() != loop:
         return await asyncio.to_thread(
-            eventloop.run, measure_baseline(tmp, clients, concurrency, per_client, repeat, calls, loop), loop
+            eventloop.run,
+            measure_baseline(tmp, clients, concurrency, per_client, repeat, calls, loop, chargers=chargers), loop,
         )
     from websockets.asyncio.server import ServerConnection, serve
+    from websockets.typing import Subprotocol
 
     from controller.hw.connection import ConnectionLimits, websocket_options
 
     conns: list[ServerConnection] = []
     done = asyncio.Event()
 
+    async def answer(ws: ServerConnection, frame: list[Any]) -> None:
+        await ws.send(json.dumps([3, frame[1], _BARE_ANSWERS.get(frame[2], {})], separators=(",", ":")))
+
     async def handler(ws: ServerConnection) -> None:
+        if chargers is not None:  # a simulated charger boots and reports its statuses first
+            while True:
+                try:
+                    async with asyncio.timeout(QUIET_S):
+                        frame = json.loads(await ws.recv())
+                except TimeoutError:
+                    break
+                if frame[0] == 2:
+                    await answer(ws, frame)
         conns.append(ws)
         await done.wait()
 
     options = websocket_options(ConnectionLimits())
-    async with serve(handler, "127.0.0.1", 0, ping_interval=60.0, ping_timeout=60.0, **options) as server:
+    protocols = [Subprotocol("ocpp1.6")] if chargers is not None else None
+    async with serve(handler, "127.0.0.1", 0, ping_interval=60.0, ping_timeout=60.0, subprotocols=protocols,
+                     **options) as server:
         port = server.sockets[0].getsockname()[1]
-        runner = await Runner.start(
-            tmp / "baseline-runner.log", "baseline", f"ws://127.0.0.1:{port}/", str(clients), script=FLEET_RUNNER
-        )
+        if chargers is not None:
+            runner = await Runner.start(tmp / "baseline-fleet.log", "fleet", f"ws://127.0.0.1:{port}/ocpp",
+                                        str(chargers), script=FLEET_RUNNER)
+        else:
+            runner = await Runner.start(
+                tmp / "baseline-runner.log", "baseline", f"ws://127.0.0.1:{port}/", str(clients),
+                script=FLEET_RUNNER)
         try:
-            ready = await runner.recv(timeout=120.0)
-            if ready.get("connected") != clients:
-                raise BenchError(f"baseline: {ready.get('connected')} of {clients} clients connected")
+            ready = await runner.recv(timeout=120.0 + clients * 0.05)
+            connected = ready.get("connected", ready.get("online"))
+            if connected != clients:
+                raise BenchError(f"baseline: {connected} of {clients} clients connected")
             loop = asyncio.get_running_loop()
-            deadline = loop.time() + 30.0
+            deadline = loop.time() + 30.0 + QUIET_S
             while len(conns) < clients and loop.time() < deadline:
                 await asyncio.sleep(0.01)
             result = Baseline(clients, len(conns) * per_client)
@@ -295,6 +336,9 @@ async def measure_baseline(
                         frame = [2, f"{prefix}{next(ids):x}", action, payload]
                         await ws.send(json.dumps(frame, separators=(",", ":")))
                         reply = json.loads(await ws.recv())
+                        while reply[0] == 2:  # a charger's own call in between (none expected): answered
+                            await answer(ws, reply)
+                            reply = json.loads(await ws.recv())
                         if reply[1] != frame[1]:
                             raise BenchError("baseline: a reply to another frame")
 
