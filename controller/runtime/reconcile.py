@@ -413,8 +413,9 @@ class FleetReconciler:
             # read the clock before the plan was made (a look that waited for the reservations read while
             # another planned would otherwise plan alone, and miss the class)
             now = self.clock()
+            secrets = self._secrets(desired, identity)
             plan = self.plans.plan(desired, identity, observed, now, pending_reservations=pending,
-                                   snapshot_entries=accepted, secrets=self._secrets(desired, identity))
+                                   snapshot_entries=accepted, secrets=secrets)
         except (StoreUnavailable, ChargerError) as exc:
             self._look_failed(identity, st, exc)
             return
@@ -506,7 +507,7 @@ class FleetReconciler:
         if wave_ok and (ro := self._rollout_of(desired.revision)) is not None:
             ro.changed.add(key)
         complete = wave_ok and result.accepted == result.sent and not book.pending_reboot
-        if complete and not self._security_pending(desired, identity, rec):
+        if complete and not self._security_pending(identity, rec, secrets):
             # every action accepted and read back as sent: converged, no second look needed
             if rec is not None and result.read_back is not None and not result.record_changed:
                 assert result.read_back_at is not None
@@ -639,9 +640,9 @@ class FleetReconciler:
         return sorted(f"{k} ({r.get('status')})" for k, r in book.refused.items()
                       if k in wanted and str(r.get("value")) == wanted[k])
 
-    def _security_pending(self, desired: DesiredState, identity: str, rec: StationRecord | None) -> bool:
+    def _security_pending(self, identity: str, rec: StationRecord | None, secrets: Mapping[str, str]) -> bool:
         """The station's declared security profile is above the one it confirmed (more steps to come)."""
-        if rec is None or not self._secrets(desired, identity):
+        if rec is None or not secrets:  # (`_secrets` of the look: none, no security profile to raise)
             return False
         eff = self.holder.effective(identity)
         return eff is not None and (rec.security_profile or 0) < min(eff.security_profile, 2 if self.tls else 1)
