@@ -23,6 +23,7 @@ import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 from controller.config.access import ListEntry
@@ -88,6 +89,33 @@ def _with_configuration(rec: StationRecord, configuration: tuple[ConfigKey, ...]
     return StationRecord(rec.identity, rec.boot, rec.registration_status, rec.last_boot_at, rec.last_seen, rec.online,
                          configuration, at, rec.local_list_version, rec.local_list_hash, rec.connectors,
                          rec.credentials, rec.security_profile)
+
+
+# A fleet-wide change audits the same detail at every station it reaches (a shared plan's actions share their
+# `Change`): one read-only detail per distinct (change, phase, reason, result, ...), which the store encodes
+# once (it keeps the text of a read-only detail with the detail). Bounded; the event loop's thread only.
+_DETAILS: dict[tuple[object, ...], Mapping[str, object]] = {}
+_DETAILS_MAX = 1024
+
+
+def audit_detail(a: Action, result: str, error: str | None = None) -> Mapping[str, object]:
+    """What the audit log says about action `a` answered `result` (secrets redacted; never mutated)."""
+    key = (a.change, a.phase, a.reason, result, error, a.secret, len(a.details))
+    found = _DETAILS.get(key)
+    if found is not None:
+        return found
+    detail: dict[str, object] = {"phase": a.phase.label, "reason": a.reason, "result": result}
+    if a.change is not None:
+        change = a.change.to_dict()
+        detail["change"] = {**change, "new": "(redacted)"} if a.secret else change
+    if a.details:
+        detail["entries"] = len(a.details)
+    if error:
+        detail["error"] = error
+    if len(_DETAILS) >= _DETAILS_MAX:
+        _DETAILS.clear()
+    found = _DETAILS[key] = MappingProxyType(detail)
+    return found
 
 
 class Applier:
@@ -253,13 +281,5 @@ class Applier:
                at: dt.datetime | None = None) -> None:
         if self.on_result is not None:
             self.on_result(a.kind.value, result, a.drift)
-        change = a.change.to_dict() if a.change is not None else None
-        detail: dict[str, object] = {"phase": a.phase.label, "reason": a.reason, "result": result}
-        if change is not None:
-            detail["change"] = {**change, "new": "(redacted)"} if a.secret else change
-        if a.details:
-            detail["entries"] = len(a.details)
-        if error:
-            detail["error"] = error
-        self.batch.audit(AuditEntry(action=a.kind.value, at=at or self.clock(), station=station, detail=detail,
-                                    git_revision=self.revision))
+        self.batch.audit(AuditEntry(action=a.kind.value, at=at or self.clock(), station=station,
+                                    detail=audit_detail(a, result, error), git_revision=self.revision))

@@ -11,6 +11,7 @@ import json
 import sqlite3
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
+from types import MappingProxyType
 
 from controller.store.codec import canonical_json, compact_json, from_db_time, json_encoder, to_db_time
 from controller.store.records import (
@@ -144,6 +145,9 @@ _DETAIL_JSON: dict[object, str] = {}
 _DETAIL_JSON_MAX = 1024
 
 
+# A read-only detail (`controller.runtime.apply.audit_detail` hands one to every station of a fleet-wide change)
+# found by identity first: its text without encoding a key. By id, with the detail held so the id stays its own.
+_SHARED_DETAILS: dict[int, tuple[Mapping[str, object], str]] = {}
 _DETAIL_KEY = json_encoder(sort_keys=False, ensure_ascii=False)  # the cache's key: the detail as it is, unredacted
 
 
@@ -153,6 +157,20 @@ def detail_json(detail: Mapping[str, object]) -> str:
     The cache is keyed by the detail's own JSON text (C, a few microseconds): equal only for details that
     encode alike - same key order, and typed, since `True == 1 == 1.0` encode apart - and never kept beyond
     this cache (the key holds what redaction removes)."""
+    shared = type(detail) is MappingProxyType  # read-only: its text is kept with it (see _SHARED_DETAILS)
+    if shared:
+        hit = _SHARED_DETAILS.get(id(detail))
+        if hit is not None and hit[0] is detail:
+            return hit[1]
+    text = _detail_json(detail)
+    if shared:
+        if len(_SHARED_DETAILS) >= _DETAIL_JSON_MAX:
+            _SHARED_DETAILS.clear()
+        _SHARED_DETAILS[id(detail)] = (detail, text)  # (the detail held: its id is not reused while kept)
+    return text
+
+
+def _detail_json(detail: Mapping[str, object]) -> str:
     try:
         key = _DETAIL_KEY(detail if type(detail) is dict else dict(detail))
     except (TypeError, ValueError):  # something JSON cannot hold as it is: redacted and encoded every time

@@ -56,3 +56,19 @@ def test_an_audit_detail_is_encoded_once_per_distinct_detail_and_always_as_redac
     assert [sql_ops.detail_json(d) for d in details[3:6]] == ['{"n":true}', '{"n":1}', '{"n":1.0}']
     assert "00ff" not in sql_ops.detail_json(details[1]) and "04A2B3C4" not in sql_ops.detail_json(details[2])
     assert sql_ops.detail_json({"n": {1, 2}}) == canonical_json(redact({"n": {1, 2}}))  # unhashable: not kept
+
+
+def test_a_read_only_detail_shared_by_many_entries_is_encoded_once_and_like_any_other() -> None:
+    from types import MappingProxyType
+
+    from controller.store import sql_ops
+    from controller.store.codec import canonical_json
+
+    inner = {"phase": "data", "reason": "r", "result": "Accepted",
+             "change": {"field": "AuthorizationKey", "old": None, "new": "00ff"}, "secret": "s"}
+    shared = MappingProxyType(inner)
+    first = sql_ops.detail_json(shared)
+    assert first == canonical_json(redact(dict(inner))) and "\"secret\":\"[redacted]\"" in first
+    assert sql_ops.detail_json(shared) is first  # found by the detail itself, not encoded again
+    other = MappingProxyType(dict(inner, result="Rejected"))  # another detail: its own text
+    assert '"result":"Rejected"' in sql_ops.detail_json(other)
