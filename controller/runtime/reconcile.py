@@ -96,6 +96,24 @@ class ReconcileSettings:
         return self.slot_release_after if self.slot_release_after is not None else self.call_timeout / 3
 
 
+class _Wakeup:
+    """A station worker's wake-up call: `asyncio.Event` for its one waiter, without the generality (the
+    worker waits on a future of its own; `set` wakes it or leaves `pending` for its next turn)."""
+
+    __slots__ = ("pending", "waiter")
+
+    def __init__(self) -> None:
+        self.pending = False
+        self.waiter: asyncio.Future[None] | None = None
+
+    def set(self) -> None:
+        if not self.pending:
+            self.pending = True
+            waiter = self.waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+
+
 class FleetReconciler:
     def __init__(self, holder: DesiredHolder, store: Store, port_for: Callable[[str], ChargerPort | None],
                  clock: Callable[[], dt.datetime], settings: ReconcileSettings | None = None, *,
@@ -118,7 +136,7 @@ class FleetReconciler:
         self._previous: DesiredState | None = None
         self.slots = ApplySlots(self.settings.max_concurrent_applies, self.settings.release_after)
         self._wanted: dict[str, set[str]] = {}
-        self._events: dict[str, asyncio.Event] = {}
+        self._events: dict[str, _Wakeup] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._failures: dict[str, int] = {}
@@ -316,19 +334,25 @@ class FleetReconciler:
         self._wanted.setdefault(key, set()).add(reason)
         ev = self._events.get(key)
         if ev is None:
-            ev = self._events[key] = asyncio.Event()
+            ev = self._events[key] = _Wakeup()
             self._tasks[key] = asyncio.get_running_loop().create_task(self._worker(identity, key, ev),
                                                                       name=f"reconcile-{identity}")
         ev.set()
 
     @property
     def queue_depth(self) -> int:
-        return sum(1 for ev in self._events.values() if ev.is_set())
+        return sum(1 for ev in self._events.values() if ev.pending)
 
-    async def _worker(self, identity: str, key: str, ev: asyncio.Event) -> None:
+    async def _worker(self, identity: str, key: str, ev: _Wakeup) -> None:
+        loop = asyncio.get_running_loop()
         while True:
-            await ev.wait()
-            ev.clear()
+            if not ev.pending:  # (inline: a look per station per revision waits here)
+                waiter = ev.waiter = loop.create_future()
+                try:
+                    await waiter
+                finally:
+                    ev.waiter = None
+            ev.pending = False
             reasons = self._wanted.pop(key, set())
             try:
                 await self.look(identity, reasons)
