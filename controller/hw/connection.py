@@ -526,13 +526,14 @@ class OcppConnection:
             if self._closed:
                 raise self._unavailable(action)
             message_id = self._new_id()
-            frame = Call(message_id, action, dict(payload))
-            text = ocppj.encode(frame)
+            sent = dict(payload)  # (a copy: the caller's payload may change once this call awaits)
+            text = ocppj.call_text(message_id, action, sent)
             future: asyncio.Future[CallResult | CallError] = loop.create_future()
             pending = _Pending(message_id, action, future)
             self._pending = pending
             if self._log.isEnabledFor(logging.DEBUG):
-                shown = f"CALL {action} {message_id} <redacted>" if sensitive else ocppj.describe(frame)
+                shown = (f"CALL {action} {message_id} <redacted>" if sensitive
+                         else ocppj.describe(Call(message_id, action, sent)))
                 self._log.debug("-> %s", shown)
             send_now = self._send_now  # `_write`, without a coroutine when the frame goes out at once
             if send_now is None or not send_now(text):

@@ -214,6 +214,14 @@ def _parse(frame: str | bytes) -> Frame:
             message_type=MessageType.CALL,
             wire_id=wire,
         ) from None
+    if type(data) is list and len(data) == 3 and data[0] == 3 and type(data[0]) is int:
+        ident, payload = data[1], data[2]  # the usual answer: [3, "id", {...}] (what _parse_any reads it as)
+        if type(ident) is str and type(payload) is dict:
+            return CallResult(ident, payload, ident)
+    return _parse_any(data, frame)
+
+
+def _parse_any(data: Any, frame: str) -> Frame:
     if not isinstance(data, list) or len(data) < 2:
         raise FrameError(ErrorCode.FORMATION_VIOLATION, "frame is not an OCPP-J array")
     mtype = _message_type(data[0])
@@ -328,6 +336,11 @@ def dumps(obj: Any) -> str:
     if decimals:
         text = _DECIMAL_RE.sub(lambda m: decimals[int(m.group(1))], text)
     return text
+
+
+def call_text(message_id: str, action: str, payload: Mapping[str, Any]) -> str:
+    """`encode(Call(message_id, action, payload))` without the frame object (every call the controller makes)."""
+    return dumps([2, message_id, action, payload])
 
 
 def encode(frame: Frame) -> str:
