@@ -413,8 +413,12 @@ class FleetReconciler:
         # them all in one go would keep the event loop from the answers to the calls already sent (at 10,000
         # stations, for about as long as a call timeout). The plan is made as of when the slot is had, not as of
         # the start of the look: a slot may be a while coming.
-        async with self.slots.hold(urgent=not reasons <= _BULK_REASONS) as slot:
+        slots = self.slots  # (`async with slots.hold()`, without its two coroutines when a slot is free)
+        slot = slots.take_now() or await slots.take(urgent=not reasons <= _BULK_REASONS)
+        try:
             await self._plan_and_apply(identity, st, desired, rec, port, book, observed, accepted, slot)
+        finally:
+            slots.give_back(slot)
 
     def _look_failed(self, identity: str, st: StationStatus, exc: Exception) -> None:
         if isinstance(exc, StoreUnavailable):

@@ -194,6 +194,20 @@ class ApplySlots:
         """Slots held now (applies that gave theirs back while waiting are not counted)."""
         return self.limit - self._work.free
 
+    def take_now(self) -> Slot | None:
+        """A slot at once if one is free and nobody waits for one (no coroutine), else None: then `take`.
+        The caller gives it back with `give_back` (in a `finally`), as `hold` does for `async with`."""
+        return Slot(self) if self._work.try_acquire() else None
+
+    async def take(self, *, urgent: bool = False) -> Slot:
+        """A slot, waiting for one (see `hold`)."""
+        await self._work.acquire(urgent)
+        return Slot(self)
+
+    @staticmethod
+    def give_back(slot: Slot) -> None:
+        slot._end()
+
     def hold(self, *, urgent: bool = False) -> _Hold:
         """An apply slot (``async with slots.hold() as slot:``); `urgent` ones (a retry, a station that
         connected) go ahead of the bulk of a revision, so a station that lost a call is not sent to the back

@@ -139,3 +139,24 @@ async def test_each_unanswered_call_gives_its_slot_back_at_its_own_deadline_and_
     go.set()
     await asyncio.gather(first, quick, second)
     assert slots.in_use == 0 and slots.stragglers == 0 and not slots._watch
+
+
+@async_test
+async def test_a_slot_taken_without_waiting_only_when_one_is_free_and_nobody_waits() -> None:
+    # take_now / take / give_back: what the reconciler uses instead of `async with hold()` (no coroutine when a
+    # slot is free); an urgent waiter must not be overtaken by a look that finds the gate just given back
+    slots = ApplySlots(2, release_after=None)
+    first, second = slots.take_now(), slots.take_now()
+    assert first is not None and second is not None and slots.in_use == 2
+    assert slots.take_now() is None  # full
+    bulk = asyncio.ensure_future(slots.take())
+    urgent = asyncio.ensure_future(slots.take(urgent=True))
+    await asyncio.sleep(0)
+    slots.give_back(first)  # handed to the urgent waiter, not left free
+    assert slots.take_now() is None and slots.in_use == 2
+    got = await urgent
+    assert not bulk.done()
+    slots.give_back(second)
+    slots.give_back(await bulk)
+    slots.give_back(got)
+    assert slots.in_use == 0 and slots.take_now() is not None
