@@ -231,6 +231,10 @@ class ChargerPort:
             priority=priority,
             sensitive=sensitive,
         )
+        return self._checked(action, reply)
+
+    def _checked(self, action: str, reply: object) -> dict[str, Any]:
+        """A reply payload as `_call` returns it: an object, extra fields noted."""
         if not isinstance(reply, dict):  # a fake transport could; OcppConnection never does
             raise ChargerRejected(self.station_id, action, detail="reply payload is not an object")
         allowed = _REPLY_FIELDS.get(action, _STATUS_ONLY)
@@ -290,7 +294,9 @@ class ChargerPort:
         while work:
             chunk = [work.popleft() for _ in range(min(size, len(work)))]
             try:
-                reply = await self._call("GetConfiguration", {"key": chunk}, priority=priority, timeout=timeout)
+                reply = self._checked("GetConfiguration", await self.transport.call(  # (`_call`, inlined)
+                    "GetConfiguration", {"key": chunk}, timeout=self.timeout if timeout is None else timeout,
+                    priority=priority))
             except ChargerRejected as err:
                 if err.code != ErrorCode.OCCURENCE_CONSTRAINT_VIOLATION or len(chunk) == 1:
                     raise

@@ -16,7 +16,7 @@ cancelled awaiter does not cancel its write. Reads never block the event loop ei
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Awaitable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -64,7 +64,9 @@ class StoreBatch(Protocol):
 
     def __len__(self) -> int: ...
 
-    async def commit(self) -> None: ...
+    def commit(self) -> Awaitable[None]:
+        """Write everything collected in one commit; awaited, durable (``await batch.commit()``)."""
+        ...
 
 
 class Store(Protocol):

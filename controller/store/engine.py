@@ -196,13 +196,18 @@ class Engine:
     # -- writes ------------------------------------------------------------------------------------
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` in the writer thread; resolve once the batch holding it is durably committed."""
+        return await self.submit(fn)
+
+    def submit(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        """`write` without its coroutine: the future that resolves once the batch holding `fn` is durably
+        committed (raises StoreClosed at once, as `write` does)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         with self._lock:
             if self._closing:
                 raise StoreClosed("the store is closed")
             self._queue.put(_Job(fn, loop, future))
-        return await future
+        return future
 
     def _run(self) -> None:
         try:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -63,6 +63,10 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+async def _nothing() -> None:
+    return None
+
+
 class SqliteBatch:
     """`StoreBatch` for SQLite: one writer job. Batches that wait for the writer together (a fleet-wide change
     commits one per station, dozens while a commit is being synced) are written by one statement per table
@@ -87,12 +91,13 @@ class SqliteBatch:
     def __len__(self) -> int:
         return len(self._audits) + len(self._configs) + len(self._states)
 
-    async def commit(self) -> None:
+    def commit(self) -> Awaitable[None]:
+        """The engine's future for this batch (no coroutine of its own: one per apply of every station)."""
         if not len(self):
-            return
+            return _nothing()
         job = BatchWrite(self._store.owner, self._audits, self._configs, self._states)
         self._audits, self._configs, self._states = [], [], []
-        await self._store.engine.write(job)
+        return self._store.engine.submit(job)
 
 
 class BatchWrite:
