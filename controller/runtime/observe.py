@@ -168,6 +168,27 @@ async def observed_from_store(store: Store, identity: str, rec: StationRecord | 
     if sessions is None:
         active = await store.list_transactions(station=rec.identity, status=TransactionStatus.ACTIVE)
         sessions = frozenset(t.connector_id for t in active if t.connector_id is not None)
+    return _observed(rec, book, online, sessions, indexes, entries, list_hash), entries
+
+
+def observed_now(rec: StationRecord, book: Bookkeeping, *, online: bool, sessions: frozenset[int],
+                 indexes: ConfigIndexes | None = None) -> tuple[ObservedStation, tuple[ListEntry, ...] | None] | None:
+    """`observed_from_store` without a coroutine when it needs nothing from the store (the sessions known, the
+    accepted list's snapshot none or cached: a look of the bulk of a revision); None when it does."""
+    store_hash = rec.local_list_hash
+    if store_hash:
+        hit = _SNAPSHOTS.get(store_hash)
+        if hit is None:
+            return None
+        entries, list_hash = hit
+    else:
+        entries, list_hash = None, None
+    return _observed(rec, book, online, sessions, indexes, entries, list_hash), entries
+
+
+def _observed(rec: StationRecord, book: Bookkeeping, online: bool, sessions: frozenset[int],
+              indexes: ConfigIndexes | None, entries: tuple[ListEntry, ...] | None,
+              list_hash: str | None) -> ObservedStation:
     boot = rec.boot
     pending = book.pending_reboot
     obs = object.__new__(ObservedStation)  # `ObservedStation(...)` without its 20 frozen-field assignments
@@ -197,7 +218,7 @@ async def observed_from_store(store: Store, identity: str, rec: StationRecord | 
                                 if book.scheduled_availability else _EMPTY),
         cache_cleared_hash=book.cache_cleared_hash,
     )
-    return obs, entries
+    return obs
 
 
 # What most stations' observed mappings are: one shared, read-only empty mapping (no copy per look, and two

@@ -50,6 +50,7 @@ from controller.runtime.observe import (
     ext_key,
     load_bookkeeping,
     observed_from_store,
+    observed_now,
     read_charger,
     save_bookkeeping,
 )
@@ -403,9 +404,15 @@ class FleetReconciler:
                 book = self._books.setdefault(key, await load_bookkeeping(self.store, identity))
             if read_now:
                 book.unconfirmed.clear()  # the whole configuration was just read: nothing waits for a read-back
-            observed, accepted = await observed_from_store(
-                self.store, identity, rec, book, online=port is not None,
-                sessions=self.sessions_of(identity) if self.sessions_of is not None else None, indexes=self._indexes)
+            sessions = self.sessions_of(identity) if self.sessions_of is not None else None
+            now_seen = (observed_now(rec, book, online=port is not None, sessions=sessions, indexes=self._indexes)
+                        if rec is not None and sessions is not None else None)
+            if now_seen is None:
+                observed, accepted = await observed_from_store(
+                    self.store, identity, rec, book, online=port is not None, sessions=sessions,
+                    indexes=self._indexes)
+            else:
+                observed, accepted = now_seen
         except (StoreUnavailable, ChargerError) as exc:
             self._look_failed(identity, st, exc)
             return

@@ -46,7 +46,7 @@ async def test_the_observed_station_is_the_one_its_constructor_makes_and_a_snaps
 
     from controller.config.ocpp16_keys import config_key, configuration_index
     from controller.reconcilers import ObservedStation, PendingReboot, Refusal
-    from controller.runtime.observe import OBSERVED_FIELDS, observed_from_store
+    from controller.runtime.observe import OBSERVED_FIELDS, observed_from_store, observed_now
     from controller.store.records import BootInfo, ConnectorStatus
     from controller.store.sqlite import SqliteStore
 
@@ -79,6 +79,10 @@ async def test_the_observed_station_is_the_one_its_constructor_makes_and_a_snaps
                 scheduled_availability={int(k): v for k, v in book.scheduled_availability.items()},
                 cache_cleared_hash=book.cache_cleared_hash)
             assert obs == expected
+            # the same without a coroutine when nothing is needed from the store; None when something is
+            assert observed_now(rec, book, online=True, sessions=frozenset({1})) == (expected, None)
+            unknown_list = dataclasses.replace(rec, local_list_hash="sha256:not-read-yet")
+            assert observed_now(unknown_list, book, online=True, sessions=frozenset({1})) is None
             book.applied["LATER"] = "x"
             book.unconfirmed["LATER"] = "x"
             assert "LATER" not in obs.applied and "LATER" not in obs.unconfirmed
