@@ -91,29 +91,33 @@ def build_metrics(ctl: Controller) -> Registry:
         store = ctl.store
         store_size.set_function(lambda: float(store.engine.size_bytes()))
 
-    applied_by_label: dict[str, Any] = {}  # "action|result" -> its counter (a hook call per charger answer)
-
-    # the children of the families without labels, looked up once (the hook runs several times per station)
-    converged_child, reconcile_child, to_converged_child = converged.child(), reconcile.child(), to_converged.child()
-
-    def hook(event: str, label: str, value: float) -> None:
-        if event == "applies":
-            child = applied_by_label.get(label)
-            if child is None:
-                action, _, result = label.partition("|")
-                child = applied_by_label[label] = applies.labels(action=action, result=result)
-            child.inc(value)
-        elif event == "reconcile_seconds":
-            reconcile_child.observe(value)
-        elif event == "converged":
-            converged_child.inc(value)
-        elif event == "commit_to_converged":
-            to_converged_child.observe(value)
-        elif event == "drift_corrections":
-            drift.labels(action=label).inc(value)
-
-    rec.metrics_hook = hook
+    rec.metrics = _Counting(applies, drift, converged.child(), reconcile.child(), to_converged.child())
     return reg
+
+
+class _Counting:
+    """`ReconcileMetrics` into the registry's families: children looked up once (several events per station)."""
+
+    def __init__(self, applies: Any, drift: Any, converged: Any, reconcile: Any, to_converged: Any) -> None:
+        self._applies, self._drift = applies, drift
+        self._by_answer: dict[tuple[str, str], Any] = {}  # (action, result) -> its counter
+        self._converged, self._reconcile, self._to_converged = converged, reconcile, to_converged
+
+    def applied(self, action: str, result: str, drift: bool) -> None:
+        child = self._by_answer.get((action, result))
+        if child is None:
+            child = self._by_answer[(action, result)] = self._applies.labels(action=action, result=result)
+        child.inc()
+        if drift and result == "Accepted":
+            self._drift.labels(action=action).inc()
+
+    def reconciled(self, seconds: float) -> None:
+        self._reconcile.observe(seconds)
+
+    def converged(self, since_commit: float | None) -> None:
+        self._converged.inc()
+        if since_commit is not None:
+            self._to_converged.observe(since_commit)
 
 
 TOKEN_COOKIE = "chargeops_token"  # set by the dashboard (HttpOnly, SameSite=Strict)

@@ -34,6 +34,7 @@ import os
 import random
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Protocol
 
 from controller.config.access import ListEntry
 from controller.config.effective import effective_station
@@ -97,6 +98,19 @@ class ReconcileSettings:
         return self.slot_release_after if self.slot_release_after is not None else self.call_timeout / 3
 
 
+class ReconcileMetrics(Protocol):
+    """What the reconciler reports as it works (one call per event; `controller.runtime.api` counts them)."""
+
+    def applied(self, action: str, result: str, drift: bool) -> None:
+        """An action answered `result` (a drift correction when `drift` and Accepted)."""
+
+    def reconciled(self, seconds: float) -> None:
+        """One station's plan applied, in `seconds`."""
+
+    def converged(self, since_commit: float | None) -> None:
+        """A station reached the revision in force, `since_commit` seconds after its commit (None: unknown)."""
+
+
 class _Wakeup:
     """A station worker's wake-up call: `asyncio.Event` for its one waiter, without the generality (the
     worker waits on a future of its own; `set` wakes it or leaves `pending` for its next turn)."""
@@ -157,7 +171,7 @@ class FleetReconciler:
         self.sessions_of: Callable[[str], frozenset[int]] | None = None  # running sessions, from memory
         self.connected_since: Callable[[str], dt.datetime | None] | None = None  # current connection start
         self.committed_at: dict[str, dt.datetime] = {}  # revision -> commit (or load) time
-        self.metrics_hook: Callable[[str, str, float], None] | None = None  # (event, label, value)
+        self.metrics: ReconcileMetrics | None = None  # what the metrics endpoint counts (api.build_metrics)
 
     # ------------------------------------------------------------------------------------ lifecycle
 
@@ -507,8 +521,9 @@ class FleetReconciler:
         st.health = Health.PROGRESSING
         st.last_attempted_revision = desired.revision
         started = asyncio.get_running_loop().time()
-        applier = Applier(self.store, self.clock, revision=desired.revision,
-                          call_timeout=self.settings.call_timeout, on_result=self._on_result, slot=slot)
+        metrics = self.metrics
+        applier = Applier(self.store, self.clock, revision=desired.revision, call_timeout=self.settings.call_timeout,
+                          on_result=metrics.applied if metrics is not None else None, slot=slot)
         # the list's entries, content-addressed, for a SendLocalList in the plan (most plans have none)
         snapshots: dict[str, tuple[ListEntry, ...]] = {}
         if any(a.kind is Kind.SEND_LOCAL_LIST for a in plan.actions):
@@ -522,7 +537,8 @@ class FleetReconciler:
         except StoreUnavailable as exc:
             self._records.pop(key, None)  # the store may not hold what was read back: read it again
             result.error, result.temporary = f"store unavailable: {exc}", True
-        self._metric("reconcile_seconds", "", asyncio.get_running_loop().time() - started)
+        if self.metrics is not None:
+            self.metrics.reconciled(asyncio.get_running_loop().time() - started)
         if result.temporary:
             st.last_error = result.error
             self._retry(identity, st, waited=asyncio.get_running_loop().time() - started)
@@ -570,10 +586,9 @@ class FleetReconciler:
         key = st.identity.upper()
         if st.sync is not Sync.SYNCED or st.last_applied_revision != revision:
             st.converged_at = self.clock()
-            self._metric("converged", revision, 1)
-            committed = self.committed_at.get(revision)
-            if committed is not None:
-                self._metric("commit_to_converged", revision, (st.converged_at - committed).total_seconds())
+            if self.metrics is not None:
+                committed = self.committed_at.get(revision)
+                self.metrics.converged(None if committed is None else (st.converged_at - committed).total_seconds())
         st.sync, st.health = Sync.SYNCED, Health.HEALTHY
         st.last_applied_revision = revision
         st.last_error, st.stalled, st.next_retry_at, st.waiting_for_wave = None, False, None, None
@@ -721,14 +736,6 @@ class FleetReconciler:
         secret = resolve_secret(station.authorization_key, self.secrets_dir, self.env)
         return {"AuthorizationKey": key_bytes(secret).hex()} if secret else {}
 
-    def _on_result(self, kind: str, result: str, drift: bool) -> None:
-        self._metric("applies", f"{kind}|{result}", 1)
-        if drift and result == "Accepted":
-            self._metric("drift_corrections", kind, 1)
-
-    def _metric(self, event: str, label: str, value: float) -> None:
-        if self.metrics_hook is not None:
-            self.metrics_hook(event, label, value)
 
     # ------------------------------------------------------------------------------------ views
 

@@ -115,6 +115,15 @@ def test_a_watched_directory_is_followed_and_the_api_shows_status_detail_audit_a
                 assert "chargeops_apply_slots_in_use 0" in metrics  # converged: nobody holds a slot
                 assert "chargeops_apply_slots_given_back 0" in metrics
 
+                def value(name: str) -> float:
+                    return float(next(line.rsplit(" ", 1)[1] for line in metrics.splitlines()
+                                      if line.startswith(name + " ")))
+
+                # every station's change counted: the answer, the apply's duration, the convergence and its delay
+                assert value('chargeops_applies_total{action="ChangeConfiguration",result="Accepted"}') >= 2
+                assert value("chargeops_reconcile_seconds_count") >= 2 and value("chargeops_converged_total") >= 2
+                assert value("chargeops_commit_to_converged_seconds_count") >= 2
+
     run(scenario(), timeout=60)
 
 
