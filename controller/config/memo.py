@@ -19,9 +19,15 @@ class PerDesiredState:
     def __init__(self, states: int = 3) -> None:
         self._states = states
         self._slots: OrderedDict[int, tuple[object, dict[Hashable, Any]]] = OrderedDict()
+        # the slot asked for last: a look asks several times for the state in force, a revision's validation
+        # once per station (read and replaced whole, so threads may share it)
+        self._last: tuple[object, dict[Hashable, Any]] = (object(), {})
 
     def table(self, desired: object) -> dict[Hashable, Any]:
         """The cache for `desired` (created empty on first use)."""
+        last = self._last
+        if last[0] is desired:
+            return last[1]
         slot = self._slots.get(id(desired))
         if slot is None or slot[0] is not desired:
             slot = (desired, {})
@@ -30,4 +36,5 @@ class PerDesiredState:
                 self._slots.popitem(last=False)
         else:
             self._slots.move_to_end(id(desired))
+        self._last = slot
         return slot[1]

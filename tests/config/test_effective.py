@@ -391,3 +391,17 @@ def test_stations_alike_share_their_effective_settings_and_each_gets_what_mergin
         assert eff.ocpp_configuration is not effs[0].ocpp_configuration or eff.evses is not effs[0].evses
     assert effective_station(repo, repo.stations["evse-tariff"]).evses[0].tariff == "t-evse"
     assert effective_station(repo, repo.stations["not-activated"]).evses[0].availability == "inoperative"
+
+
+def test_the_per_state_cache_keeps_one_table_per_recent_state_and_lets_old_ones_go() -> None:
+    from controller.config.memo import PerDesiredState
+
+    memo = PerDesiredState(states=2)
+    a, b, c = object(), object(), object()
+    ta = memo.table(a)
+    ta["k"] = 1
+    assert memo.table(a) is ta  # the same table, asked again (the fast path)
+    tb = memo.table(b)
+    assert tb is not ta and memo.table(a) is ta  # back and forth between two states
+    memo.table(c)  # a third state: the least recently used one (b) goes
+    assert memo.table(a) is ta and memo.table(b) is not tb and memo.table(b) == {}
