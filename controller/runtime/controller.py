@@ -141,6 +141,9 @@ class Controller:
         if not s.watch and isinstance(self.source, DirectorySource):
             await self.source.stop()
         self._housekeeping = asyncio.create_task(self._retention(), name="retention")
+        reconciler = self.reconciler
+        if reconciler is not None:  # a fleet-wide change is no time for the periodic settle's scan
+            self.gc.busy = lambda: reconciler.slots.in_use > 0
         self.gc.start()
         self.ready.set()
 

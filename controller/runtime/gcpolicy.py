@@ -26,6 +26,15 @@ measured in the 1,000-charger fleet change, 73-83 young and 6-7 middle collectio
 became 0-1 young and 2 middle ones (18-25 ms). A garbage cycle waits at most that many allocations
 longer to be freed.
 
+Middle collections and the periodic settle: a middle (generation 1) collection scans everything promoted
+since the last one; the interpreter runs one every 10 young collections, which at 20,000 allocations each
+landed in the middle of fleet-wide changes - 160-190 ms at 1,000 chargers, 140-520 ms at 10,000, a pause for
+every call in flight and a third of such a change's CPU at 1,000 (`bench/bench_fleet_change.py` prints the
+time per generation). `middle_threshold` 100 makes the interpreter's own rare; the settles collect only the
+youngest generation before freezing (what survived a young collection is mostly long-lived; garbage cycles
+among it wait for the full pass), and a periodic settle waits while the controller is applying (`busy`: an
+apply slot is held), up to `max_defer` seconds, so it runs between rollouts rather than during them.
+
 `stop()` unfreezes and puts the thresholds back, so a stopped controller leaves the interpreter's
 collector as it found it (tests start many controllers in one process).
 
@@ -40,6 +49,7 @@ import dataclasses
 import gc
 import logging
 import time
+from collections.abc import Callable
 
 log = logging.getLogger("chargeops.runtime.gc")
 
@@ -53,6 +63,14 @@ class GcSettings:
     # allocations between young (generation 0) collections while the controller runs; the interpreter's
     # default is 700 (see the module docstring); 0 keeps the interpreter's setting
     young_threshold: int = 20_000
+    # young collections between middle (generation 1) collections; the interpreter's default is 10, which at
+    # 20,000 allocations made a middle collection of everything promoted since the last settle (100-500 ms at
+    # 1,000-10,000 chargers) land in the middle of fleet-wide changes; the settles do that work instead. 0 keeps
+    # the interpreter's setting
+    middle_threshold: int = 100
+    # a periodic settle (a middle collection) waits while the controller is busy applying (`GcPolicy.busy`),
+    # up to this many seconds: out of the way of a rollout's calls, and never put off for long
+    max_defer: float = 60.0
 
 
 # The thresholds are process-wide, and controllers may overlap in one process (tests): the interpreter's
@@ -61,13 +79,14 @@ _interpreter_thresholds: tuple[int, ...] | None = None
 _threshold_holders = 0
 
 
-def _hold_thresholds(young: int) -> None:
+def _hold_thresholds(young: int, middle: int) -> None:
     global _interpreter_thresholds, _threshold_holders
     if _threshold_holders == 0:
         _interpreter_thresholds = gc.get_threshold()
     _threshold_holders += 1
     assert _interpreter_thresholds is not None
-    gc.set_threshold(young, *_interpreter_thresholds[1:])
+    interpreter = _interpreter_thresholds
+    gc.set_threshold(young or interpreter[0], middle or interpreter[1], *interpreter[2:])
 
 
 def _release_thresholds() -> None:
@@ -88,17 +107,21 @@ class GcPolicy:
         self.collected_by_full = 0  # unreachable objects found among frozen ones (garbage cycles)
         self.frozen_after_full = 0  # the interpreter's own full collections whose survivors were frozen
         self._holds_thresholds = False
+        self.busy: Callable[[], bool] | None = None  # the controller is applying: periodic settles wait
+        self.deferred = 0  # periodic settles that waited for the controller to be idle
 
     def settle(self, *, collect: bool = True) -> None:
-        """Collect the young generations, then freeze what is alive.
+        """Collect the youngest generation, then freeze what is alive.
 
-        `collect=False` freezes without the scan: for a revision just taken, whose objects are all alive,
-        scanning the young generations first cost ~15 ms per revision at 1,000 stations (~4 % of the
-        fleet change's CPU). Garbage cycles among what is frozen then wait for the periodic full pass."""
+        Only the youngest: what already survived a young collection is mostly long-lived state, and scanning
+        it (a middle collection of everything promoted since the last settle) cost 100-190 ms per settle at
+        1,000 chargers; garbage cycles among it wait for the periodic full pass. `collect=False` freezes
+        without any scan: for a revision just taken, whose objects are all alive (scanning first cost
+        ~15 ms per revision at 1,000 stations, ~4 % of the fleet change's CPU)."""
         if not self.settings.freeze:
             return
         if collect:
-            gc.collect(1)
+            gc.collect(0)
         gc.freeze()
         self.settles += 1
 
@@ -120,8 +143,9 @@ class GcPolicy:
             self.frozen_after_full += 1
 
     def start(self) -> None:
-        if self.settings.young_threshold > 0 and not self._holds_thresholds:
-            _hold_thresholds(self.settings.young_threshold)
+        young, middle = self.settings.young_threshold, self.settings.middle_threshold
+        if (young > 0 or middle > 0) and not self._holds_thresholds:
+            _hold_thresholds(young, middle)
             self._holds_thresholds = True
         if self.settings.freeze and self._task is None:
             self.settle()
@@ -132,6 +156,13 @@ class GcPolicy:
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self.settings.settle_every)
+            waited = 0.0
+            while self.busy is not None and self.busy() and waited < self.settings.max_defer:
+                if waited == 0.0:
+                    self.deferred += 1
+                step = min(1.0, self.settings.settle_every)
+                await asyncio.sleep(step)
+                waited += step
             started = time.perf_counter()
             if time.monotonic() - self._last_full >= self.settings.full_every:
                 found = self.full()

@@ -112,16 +112,16 @@ def test_young_collections_run_every_young_threshold_allocations_while_the_polic
             await policy.stop()
 
     in_force, runs, at_default = asyncio.run(run())
-    assert in_force == (5_000, *interpreter[1:])
+    assert in_force == (5_000, 100, *interpreter[2:])  # young every 5,000; middle every 100 young
     assert 2 <= runs <= 4 < at_default  # about 20,000 / 5,000, not 20,000 / 700
     assert gc.get_threshold() == interpreter  # stop puts the interpreter's thresholds back
 
 
-def test_a_young_threshold_of_zero_keeps_the_interpreters() -> None:
+def test_thresholds_of_zero_keep_the_interpreters() -> None:
     interpreter = gc.get_threshold()
 
     async def run() -> tuple[int, ...]:
-        policy = GcPolicy(GcSettings(freeze=False, young_threshold=0))
+        policy = GcPolicy(GcSettings(freeze=False, young_threshold=0, middle_threshold=0))
         policy.start()
         try:
             return gc.get_threshold()
@@ -144,7 +144,7 @@ def test_overlapping_policies_put_the_interpreters_thresholds_back_when_the_last
         await second.stop()
         return while_second_runs
 
-    assert asyncio.run(run()) == (5_000, *interpreter[1:])
+    assert asyncio.run(run()) == (5_000, 100, *interpreter[2:])
     assert gc.get_threshold() == interpreter
 
 
@@ -168,3 +168,29 @@ def test_settling_without_a_collection_freezes_young_garbage_cycles_until_the_fu
     finally:
         gc.enable()
         gc.unfreeze()
+
+
+def test_a_periodic_settle_waits_while_the_controller_is_busy_but_not_for_ever() -> None:
+    # the settle's middle collection scans everything promoted since the last one (100-500 ms at fleet scale):
+    # not in the middle of a rollout's calls, and never put off past max_defer
+    async def run() -> tuple[int, int, int, int]:
+        policy = GcPolicy(GcSettings(freeze=True, settle_every=0.05, max_defer=0.4, full_every=3600))
+        busy = [True]
+        policy.busy = lambda: busy[0]
+        policy.start()
+        try:
+            start = policy.settles  # (start settles once)
+            await asyncio.sleep(0.25)
+            while_busy = policy.settles - start  # none yet: waiting, at most max_defer
+            await asyncio.sleep(0.45)
+            past_defer = policy.settles - start  # max_defer passed: settled though still busy
+            busy[0] = False
+            before = policy.settles
+            await asyncio.sleep(0.3)
+            return while_busy, past_defer, policy.settles - before, policy.deferred
+        finally:
+            await policy.stop()
+
+    while_busy, past_defer, idle, deferred = asyncio.run(run())
+    assert while_busy == 0 and past_defer >= 1 and deferred >= 1
+    assert idle >= 3  # idle again: every settle_every
