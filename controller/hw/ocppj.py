@@ -19,7 +19,6 @@ string, never via float) and aware datetimes as ISO 8601 UTC ``...Z``.
 from __future__ import annotations
 
 import json
-import json.encoder
 import json.scanner
 import re
 import secrets
@@ -29,6 +28,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum, IntEnum, StrEnum
 from typing import Any
+
+from controller.jsonenc import compact_encoder
 
 
 class MessageType(IntEnum):
@@ -147,7 +148,7 @@ _DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant
 # The decoder's own scanner, called directly: `JSONDecoder.decode` is two Python frames and a regex match around
 # it for every frame (whitespace around the text is allowed, as `decode` allows it).
 _SCAN = json.scanner.make_scanner(_DECODER)  # type: ignore[arg-type]  # (typeshed: the decoder is the context)
-_SPACE = re.compile(r"[ \t\n\r]*")
+_SPACE = re.compile(r"[ \t\n\r]*")  # what `decode` skips around the value
 
 
 def _loads(text: str) -> Any:
@@ -307,21 +308,15 @@ def _plain_default(value: object) -> object:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-# One C encoder for payloads without a Decimal (most frames), built once: `json.dumps` with options builds a
-# JSONEncoder per call, and `JSONEncoder.encode` a C encoder per call (and two Python frames around it). No
-# circular-reference bookkeeping (a frame is a tree built here; a cycle would end in RecursionError all the
-# same); compact separators, non-ASCII as is, NaN and infinities refused, `_plain_default` for the rest.
-_C_ENCODE = json.encoder.c_make_encoder(  # type: ignore[attr-defined]
-    None, _plain_default, json.encoder.encode_basestring, None, ":", ",", False, False, False)
-if _C_ENCODE is None:  # pragma: no cover - an interpreter without the _json accelerator
-    _C_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False,
-                                 default=_plain_default).iterencode
+# one encoder for payloads without a Decimal (most frames), its C encoder built once (controller.jsonenc):
+# compact, non-ASCII as is, NaN and infinities refused, `_plain_default` for datetimes and enums
+_ENCODE = compact_encoder(ensure_ascii=False, allow_nan=False, default=_plain_default)
 
 
 def dumps(obj: Any) -> str:
     """Compact JSON with ``Decimal`` written exactly and aware datetimes as OCPP timestamps."""
     try:
-        return "".join(_C_ENCODE(obj, 0))
+        return _ENCODE(obj)
     except _HasDecimal:
         pass
     decimals: list[str] = []

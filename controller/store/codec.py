@@ -7,9 +7,10 @@ Boundary: pure functions. Our own times are stored as UTC text with a fixed widt
 from __future__ import annotations
 
 import json
-import json.encoder
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, datetime
+
+from controller.jsonenc import compact_encoder
 
 _FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _UTC_TEXT = "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ"
@@ -67,26 +68,8 @@ def flags_from_db(text: str | None) -> tuple[str, ...]:
     return tuple(str(item) for item in loaded) if isinstance(loaded, list) else ()
 
 
-def _not_serialisable(value: object) -> object:
-    raise TypeError(f"Object of type {value.__class__.__name__} is not JSON serializable")  # as json's own
-
-
-def json_encoder(*, sort_keys: bool, ensure_ascii: bool) -> Callable[[object], str]:
-    """`json.JSONEncoder(separators=(",", ":"), sort_keys=..., ensure_ascii=...).encode`, its C encoder built
-    once: `encode` builds one per call (and two Python frames around it), a measurable share of every row the
-    writer stores. Without the circular-reference check (a cycle ends in RecursionError, not ValueError):
-    the values stored here are trees built by this program, and the check's bookkeeping would be shared by
-    the threads that encode."""
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # pragma: no cover - an interpreter without the _json accelerator
-        return json.JSONEncoder(sort_keys=sort_keys, ensure_ascii=ensure_ascii, separators=(",", ":")).encode
-    strings = json.encoder.encode_basestring_ascii if ensure_ascii else json.encoder.encode_basestring
-    encode = make(None, _not_serialisable, strings, None, ":", ",", sort_keys, False, True)
-    return lambda value: "".join(encode(value, 0))
-
-
-_COMPACT = json_encoder(sort_keys=False, ensure_ascii=True)
-_CANONICAL = json_encoder(sort_keys=True, ensure_ascii=False)
+_COMPACT = compact_encoder()  # (controller.jsonenc: the C encoder built once, not per call)
+_CANONICAL = compact_encoder(sort_keys=True, ensure_ascii=False)
 
 
 def compact_json(value: object) -> str:

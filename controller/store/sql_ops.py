@@ -13,7 +13,8 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from types import MappingProxyType
 
-from controller.store.codec import canonical_json, compact_json, from_db_time, json_encoder, to_db_time
+from controller.jsonenc import compact_encoder
+from controller.store.codec import canonical_json, compact_json, from_db_time, to_db_time
 from controller.store.records import (
     AuditEntry,
     AuditRecord,
@@ -148,7 +149,7 @@ _DETAIL_JSON_MAX = 1024
 # A read-only detail (`controller.runtime.apply.audit_detail` hands one to every station of a fleet-wide change)
 # found by identity first: its text without encoding a key. By id, with the detail held so the id stays its own.
 _SHARED_DETAILS: dict[int, tuple[Mapping[str, object], str]] = {}
-_DETAIL_KEY = json_encoder(sort_keys=False, ensure_ascii=False)  # the cache's key: the detail as it is, unredacted
+_DETAIL_KEY = compact_encoder(ensure_ascii=False)  # the cache's key: the detail as it is, unredacted
 
 
 def detail_json(detail: Mapping[str, object]) -> str:
