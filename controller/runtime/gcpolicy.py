@@ -65,11 +65,11 @@ class GcSettings:
     young_threshold: int = 20_000
     # young collections between middle (generation 1) collections; the interpreter's default is 10, which at
     # 20,000 allocations made a middle collection of everything promoted since the last settle (100-500 ms at
-    # 1,000-10,000 chargers) land in the middle of fleet-wide changes; the settles do that work instead. 0 keeps
-    # the interpreter's setting
+    # 1,000-10,000 chargers) land in the middle of fleet-wide changes; the settles freeze what survives instead
+    # (see the module docstring). 0 keeps the interpreter's setting
     middle_threshold: int = 100
-    # a periodic settle (a middle collection) waits while the controller is busy applying (`GcPolicy.busy`),
-    # up to this many seconds: out of the way of a rollout's calls, and never put off for long
+    # a periodic settle waits while the controller is busy applying (`GcPolicy.busy`), up to this many
+    # seconds: out of the way of a rollout's calls, and never put off for long
     max_defer: float = 60.0
 
 
@@ -156,11 +156,10 @@ class GcPolicy:
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self.settings.settle_every)
-            waited = 0.0
+            waited, step = 0.0, min(1.0, self.settings.settle_every)
             while self.busy is not None and self.busy() and waited < self.settings.max_defer:
                 if waited == 0.0:
                     self.deferred += 1
-                step = min(1.0, self.settings.settle_every)
                 await asyncio.sleep(step)
                 waited += step
             started = time.perf_counter()

@@ -537,8 +537,8 @@ class FleetReconciler:
         except StoreUnavailable as exc:
             self._records.pop(key, None)  # the store may not hold what was read back: read it again
             result.error, result.temporary = f"store unavailable: {exc}", True
-        if self.metrics is not None:
-            self.metrics.reconciled(asyncio.get_running_loop().time() - started)
+        if metrics is not None:
+            metrics.reconciled(asyncio.get_running_loop().time() - started)
         if result.temporary:
             st.last_error = result.error
             self._retry(identity, st, waited=asyncio.get_running_loop().time() - started)
@@ -735,7 +735,6 @@ class FleetReconciler:
             return {}
         secret = resolve_secret(station.authorization_key, self.secrets_dir, self.env)
         return {"AuthorizationKey": key_bytes(secret).hex()} if secret else {}
-
 
     # ------------------------------------------------------------------------------------ views
 

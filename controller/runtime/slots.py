@@ -151,15 +151,13 @@ class _Hold:
         self._slot: Slot | None = None
 
     async def __aenter__(self) -> Slot:
-        work = self._owner._work
-        if not work.try_acquire():
-            await work.acquire(self._urgent)
-        self._slot = Slot(self._owner)
+        owner = self._owner
+        self._slot = owner.take_now() or await owner.take(urgent=self._urgent)
         return self._slot
 
     async def __aexit__(self, *exc: object) -> None:
         if self._slot is not None:
-            self._slot._end()
+            self._owner.give_back(self._slot)
 
 
 class ApplySlots:
