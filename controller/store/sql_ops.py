@@ -111,25 +111,42 @@ def append_audit(conn: sqlite3.Connection, owner: str, entry: AuditEntry) -> Non
 
 
 ROWS_PER_STATEMENT = 64
-_MULTI_ROW: dict[tuple[str, str, str], str] = {}  # (head, row, tail) -> the statement of ROWS_PER_STATEMENT rows
+_MULTI_ROW: dict[tuple[str, str, str, int], str] = {}  # (head, row, tail, rows) -> the statement
 
 
 def insert_rows(conn: sqlite3.Connection, head: str, row: str, rows: Sequence[Sequence[object]],
                 tail: str = "") -> None:
-    """`head + row + tail` for each of `rows`, in order, as if by executemany - but `ROWS_PER_STATEMENT` rows to a
-    statement (`VALUES (...), (...), ...`): a fleet-wide change writes a row per station to each table, and a
-    statement per row cost a third more (its step, reset and binding) and a GIL hand-off each, with the event
-    loop's thread waiting on the other side. Rows of one statement are inserted in their order, and a conflict
-    with an earlier row of the same statement sees that row, as with executemany."""
-    n = ROWS_PER_STATEMENT
-    whole = len(rows) - len(rows) % n
-    if whole:
-        sql = _MULTI_ROW.get((head, row, tail))
+    """`head + row + tail` for each of `rows`, in order, as if by executemany - but several rows to a statement
+    (`VALUES (...), (...), ...`): a fleet-wide change writes a row per station to each table, and a statement per
+    row cost a third more (its step, reset and binding) and a GIL hand-off each, with the event loop's thread
+    waiting on the other side. The rows go in chunks of `ROWS_PER_STATEMENT`, then of the powers of two below it
+    (a commit of 21 rows: 16 + 4 + 1, three statements), so a handful of statement texts serve any count. Rows
+    of one statement are inserted in their order, and a conflict with an earlier row of the same statement sees
+    that row, as with executemany."""
+    for n, chunks in row_chunks(len(rows)):
+        sql = _MULTI_ROW.get((head, row, tail, n))
         if sql is None:
-            sql = _MULTI_ROW[(head, row, tail)] = head + ", ".join([row] * n) + tail
-        conn.executemany(sql, [[value for r in rows[i:i + n] for value in r] for i in range(0, whole, n)])
-    if whole < len(rows):
-        conn.executemany(head + row + tail, rows[whole:])
+            sql = _MULTI_ROW[(head, row, tail, n)] = head + ", ".join([row] * n) + tail
+        if n == 1:
+            conn.executemany(sql, [rows[i] for i in chunks])
+        else:
+            conn.executemany(sql, [[value for r in rows[i:i + n] for value in r] for i in chunks])
+
+
+def row_chunks(count: int) -> list[tuple[int, range]]:
+    """(rows per statement, the start of each such statement), in row order: whole `ROWS_PER_STATEMENT` chunks
+    first, then one chunk per power of two of the rest, largest first."""
+    out: list[tuple[int, range]] = []
+    whole = count - count % ROWS_PER_STATEMENT
+    if whole:
+        out.append((ROWS_PER_STATEMENT, range(0, whole, ROWS_PER_STATEMENT)))
+    start, n = whole, ROWS_PER_STATEMENT // 2
+    while start < count:
+        if count - start >= n:
+            out.append((n, range(start, start + 1)))
+            start += n
+        n //= 2
+    return out
 
 
 def append_audits(conn: sqlite3.Connection, owner: str, entries: Iterable[AuditEntry]) -> None:

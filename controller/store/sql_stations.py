@@ -27,7 +27,7 @@ from controller.store.records import (
     LocalListEntry,
     StationRecord,
 )
-from controller.store.sql_ops import insert_rows
+from controller.store.sql_ops import insert_rows, row_chunks
 
 
 def ensure_station(conn: sqlite3.Connection, owner: str, station: str) -> None:
@@ -95,12 +95,31 @@ def record_configurations(conn: sqlite3.Connection, owner: str, records: Sequenc
         for record in records:
             _record_one_configuration(conn, owner, *record)
         return
-    times = [(at, owner, station) for station, _keys, at, _complete in records]
-    if conn.executemany(_READ_AT, times).rowcount != len(times):  # a station's first record
-        for station, *_rest in records:
+    times = {station: at for station, _keys, at, _complete in records}  # a station read twice: the later time
+    if _set_read_at(conn, owner, times) != len(times):  # a station's first record
+        for station in times:
             ensure_station(conn, owner, station)
-        conn.executemany(_READ_AT, times)
+        _set_read_at(conn, owner, times)
     _upsert_keys(conn, owner, [(station, keys, at) for station, keys, at, _complete in records])
+
+
+_READ_AT_MANY: dict[int, str] = {}  # stations per statement -> the statement
+
+
+def _set_read_at(conn: sqlite3.Connection, owner: str, times: dict[str, str]) -> int:
+    """Set each station's configuration read time (station -> time), several stations to a statement (one step
+    and one GIL hand-off each, as `insert_rows`); the number of stations found."""
+    items = list(times.items())
+    found = 0
+    for n, starts in row_chunks(len(items)):
+        sql = _READ_AT_MANY.get(n)
+        if sql is None:
+            sql = _READ_AT_MANY[n] = (
+                "UPDATE stations SET config_read_at = v.column1 FROM (VALUES " + ", ".join(["(?, ?)"] * n)
+                + ") AS v WHERE stations.owner = ? AND stations.identity = v.column2")
+        found += conn.executemany(sql, [[*(x for station, at in items[i:i + n] for x in (at, station)), owner]
+                                        for i in starts]).rowcount
+    return found
 
 
 def _record_one_configuration(conn: sqlite3.Connection, owner: str, station: str, keys: Sequence[ConfigKey], at: str,

@@ -180,3 +180,44 @@ async def test_more_rows_than_one_statement_holds_keep_their_order_and_the_later
     assert rec.config_value("Key007") == ConfigKey("KEY007", "later", False)
     assert rec.config_value("Key100") == ConfigKey("Key100", "100", False)
     await store.close()
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 21, 63, 64, 65, 130])
+def test_rows_go_in_order_and_in_a_few_statements_whatever_their_count(tmp_path: Path, count: int) -> None:
+    from controller.store.sql_ops import ROWS_PER_STATEMENT, insert_rows, row_chunks
+
+    conn = sqlite3.connect(tmp_path / "t.db", isolation_level=None)
+    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, k TEXT UNIQUE, v INTEGER)")
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    rows = [(f"k{i % 50}", i) for i in range(count)]  # keys repeat past 50: the later row must win
+    insert_rows(conn, "INSERT INTO t (k, v) VALUES ", "(?, ?)", rows,
+                " ON CONFLICT (k) DO UPDATE SET v = excluded.v")
+    conn.set_trace_callback(None)
+    got = dict(conn.execute("SELECT k, v FROM t").fetchall())
+    assert got == {f"k{j}": max(i for i in range(count) if i % 50 == j) for j in range(min(count, 50))}
+    whole, rest = divmod(count, ROWS_PER_STATEMENT)
+    assert len(statements) == whole + bin(rest).count("1")  # one statement per chunk, not per row
+    assert sum(n * len(starts) for n, starts in row_chunks(count)) == count
+
+
+@async_test
+async def test_configuration_reads_of_many_stations_set_each_read_time_once_the_later_of_two(tmp_path: Path) -> None:
+    store = await open_store(tmp_path)
+    await store.record_configuration("OLD-1", [_key("1")], T0)  # a known station; the others are new
+    batch = store.batch()
+    for i in range(21):
+        batch.record_configuration(f"CP{i}", [_key(str(i))], T0 + timedelta(seconds=i))
+    batch.record_configuration("OLD-1", [_key("2")], T0 + timedelta(minutes=1))
+    batch.record_configuration("CP3", [_key("33")], T0 + timedelta(minutes=2))  # read twice: the later one stays
+    await batch.commit()
+    for i in range(21):
+        rec = await store.get_station(f"CP{i}")
+        assert rec is not None
+        expected = T0 + (timedelta(minutes=2) if i == 3 else timedelta(seconds=i))
+        assert rec.configuration_read_at == expected
+        assert rec.config_value("HeartbeatInterval") == _key("33" if i == 3 else str(i))
+    old = await store.get_station("OLD-1")
+    assert old is not None and old.configuration_read_at == T0 + timedelta(minutes=1)
+    assert old.config_value("HeartbeatInterval") == _key("2")
+    await store.close()
