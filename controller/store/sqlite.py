@@ -32,7 +32,7 @@ from controller.store.billing_records import (
     TariffRevision,
 )
 from controller.store.codec import to_db_time
-from controller.store.engine import Engine
+from controller.store.engine import DEFAULT_BULK_LINGER, Engine
 from controller.store.records import (
     AuditEntry,
     AuditRecord,
@@ -105,6 +105,7 @@ class BatchWrite:
     of one another, and configuration reads keep their order)."""
 
     __slots__ = ("audits", "configs", "merge_key", "owner", "states")
+    bulk = True  # the reconciler's writes: they may wait a moment for others to share their commit (see engine)
 
     def __init__(self, owner: str, audits: list[AuditEntry], configs: list[sql_stations.ConfigRecord],
                  states: list[tuple[str, object, datetime]]) -> None:
@@ -144,6 +145,7 @@ class SqliteStore:
         readers: int = 4,
         busy_timeout: float = 5.0,
         max_batch: int = 1000,
+        bulk_linger: float = DEFAULT_BULK_LINGER,
     ) -> SqliteStore:
         engine = Engine(
             Path(path),
@@ -151,6 +153,7 @@ class SqliteStore:
             busy_timeout=busy_timeout,
             max_batch=max_batch,
             now_text=lambda: to_db_time(clock()),
+            bulk_linger=bulk_linger,
         )
         await engine.start()
         return cls(engine, owner, clock)

@@ -221,3 +221,44 @@ async def test_configuration_reads_of_many_stations_set_each_read_time_once_the_
     assert old is not None and old.configuration_read_at == T0 + timedelta(minutes=1)
     assert old.config_value("HeartbeatInterval") == _key("2")
     await store.close()
+
+
+@async_test
+async def test_bulk_batches_wait_a_moment_for_others_and_share_their_commit(tmp_path: Path) -> None:
+    store = await open_store(tmp_path, bulk_linger=0.3)
+    commits0 = store.engine.stats().commits
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    first = store.batch()
+    first.record_configuration("CP1", [_key("1")], T0)
+    done_first = first.commit()
+    await asyncio.sleep(0.05)  # the writer took the first batch and lingers
+    second = store.batch()
+    second.record_configuration("CP2", [_key("2")], T0)
+    await asyncio.gather(done_first, second.commit())
+    assert store.engine.stats().commits - commits0 == 1  # one commit for both
+    assert loop.time() - started >= 0.25  # the first waited (most of) the linger for company
+    assert (await store.get_station("CP2")) is not None
+    await store.close()
+
+
+@async_test
+async def test_a_write_that_is_not_bulk_ends_the_linger_at_once(tmp_path: Path) -> None:
+    store = await open_store(tmp_path, bulk_linger=5.0)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    bulk = store.batch()
+    bulk.record_configuration("CP1", [_key("1")], T0)
+    done_bulk = bulk.commit()
+    await asyncio.sleep(0.05)
+    await store.put_state("k", {"v": 1})  # an ordinary write: never delayed by a lingering bulk one
+    await done_bulk
+    assert loop.time() - started < 2.0
+    assert await store.get_state("k") == {"k": {"v": 1}}
+    bulk = store.batch()
+    bulk.record_configuration("CP1", [_key("2")], T0)
+    done_bulk = bulk.commit()
+    await asyncio.sleep(0.05)
+    closing = loop.time()
+    await store.close()  # closing does not wait out a linger either
+    assert done_bulk.done() and loop.time() - closing < 2.0
