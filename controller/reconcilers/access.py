@@ -125,7 +125,7 @@ def wire_entry(e: ListEntry, owner_tz: dt.tzinfo) -> dict[str, Any]:
 def _send(station: str, version: int, update: str, entries: Sequence[dict[str, Any]], *, old_version: int | None,
           reason: str, op: Op, record_hash: str | None, details: tuple[Change, ...] = ()) -> Action:
     return Action(
-        station, Phase.DATA, Kind.SEND_LOCAL_LIST,
+        Phase.DATA, Kind.SEND_LOCAL_LIST,
         {"listVersion": version, "updateType": update, "localAuthorizationList": list(entries)},
         reason, Change(SUBJECT, None if old_version is None else f"v{old_version}", f"v{version}"), op=op,
         details=details, record={"localListVersion": version, "localListHash": record_hash})
@@ -262,7 +262,7 @@ def _clear_cache(station: str, desired: m.DesiredState, eff: EffectiveStation, o
     else:
         why = f"the set of blocked cards changed ({_plural(len(revoked), 'blocked card')}); " \
               "the authorization cache must not let them in"
-    return Part((Action(station, Phase.DATA, Kind.CLEAR_CACHE, {}, why, Change("authorization cache", None,
+    return Part((Action(Phase.DATA, Kind.CLEAR_CACHE, {}, why, Change("authorization cache", None,
                                                                                "cleared"),
                         op=Op.RUN, record={"cacheClearedHash": generation}),))
 

@@ -93,7 +93,9 @@ class Effects:
 
 @dataclasses.dataclass(frozen=True)
 class Action:
-    station: str
+    """One message for a charger: what it sends and why. Whom it goes to is its `Plan`'s station, so one
+    action serves every station a shared plan is made out to (`controller.runtime.planshare`)."""
+
     phase: Phase
     kind: Kind
     payload: Mapping[str, Any]
@@ -120,7 +122,6 @@ class Action:
             payload = _mask_payload(payload)
             details = [{**d, "field": mask_id_tag(d["field"])} for d in details]
         return {
-            "station": self.station,
             "phase": self.phase.label,
             "kind": self.kind.value,
             "op": self.op.value,
@@ -140,7 +141,7 @@ class Action:
         ch = d.get("change")
         eff = d.get("effects") or {}
         return cls(
-            station=d["station"], phase=Phase[d["phase"].upper()], kind=Kind(d["kind"]), payload=dict(d["payload"]),
+            phase=Phase[d["phase"].upper()], kind=Kind(d["kind"]), payload=dict(d["payload"]),
             reason=d["reason"], change=None if ch is None else Change(ch["field"], ch["old"], ch["new"]),
             op=Op(d.get("op", "change")),
             effects=Effects(bool(eff.get("rebootNeeded")), bool(eff.get("affectsRunningSession"))),
@@ -278,7 +279,7 @@ class Plan:
             "removed": self.removed,
             "observed": self.observed,
             "online": self.online,
-            "actions": [a.to_dict(mask=mask) for a in self.actions],
+            "actions": [{"station": self.station, **a.to_dict(mask=mask)} for a in self.actions],
             "notes": [n.to_dict() for n in self.notes],
             "nextReviewAt": None if self.next_review_at is None else self.next_review_at.isoformat(),
             "unchanged": self.unchanged,
@@ -304,7 +305,8 @@ class Plan:
         Two looks that would send the same messages have the same hash (rollouts and status use it to tell
         "already done" from "new work").
         """
-        body = {"station": self.station.upper(), "actions": [a.hash_form() for a in self.actions]}
+        body = {"station": self.station.upper(),
+                "actions": [{"station": self.station, **a.hash_form()} for a in self.actions]}  # (hashes as before)
         return "sha256:" + hashlib.sha256(canonical_json(body).encode()).hexdigest()
 
 

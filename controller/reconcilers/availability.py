@@ -35,7 +35,7 @@ def change(station: str, observed: ObservedStation, connector: int, want: str, r
     running = bool(observed.sessions) if connector == 0 else connector in observed.sessions
     cut = running and want == INOPERATIVE
     why = reason + ("; a session runs, so the charger applies it when the session ends (Scheduled)" if cut else "")
-    return Action(station, Phase.AVAILABILITY, Kind.CHANGE_AVAILABILITY, {"connectorId": connector, "type": want},
+    return Action(Phase.AVAILABILITY, Kind.CHANGE_AVAILABILITY, {"connectorId": connector, "type": want},
                   why, Change(f"connector {connector} availability", _current(observed.connectors.get(connector)),
                               want),
                   effects=Effects(affects_running_session=cut))

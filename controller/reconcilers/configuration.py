@@ -95,7 +95,7 @@ def key_change(station: str, observed: ObservedStation, key: str, desired: str, 
         digest = secret_digest(wire)
         if observed.write_only_sent.get(upper) == digest:
             return None
-        return Action(station, phase, Kind.CHANGE_CONFIGURATION, {"key": wire_key, "value": wire}, reason,
+        return Action(phase, Kind.CHANGE_CONFIGURATION, {"key": wire_key, "value": wire}, reason,
                       Change(name, SECRET_PLACEHOLDER if upper in observed.write_only_sent else None,
                              SECRET_PLACEHOLDER),
                       op=Op.CHANGE if upper in observed.write_only_sent else Op.ADD,
@@ -108,7 +108,7 @@ def key_change(station: str, observed: ObservedStation, key: str, desired: str, 
         return None
     sent = observed.unconfirmed.get(upper)
     if sent is not None and values_equal(meta, sent, wire):  # accepted, the read-back was lost: read only
-        return Action(station, phase, Kind.GET_CONFIGURATION, {"key": [wire_key]},
+        return Action(phase, Kind.GET_CONFIGURATION, {"key": [wire_key]},
                       f"{name} = {wire} was accepted; read it back (the last read-back did not arrive)",
                       Change("read back", None, name), op=Op.READ, record={"readBackOnly": name})
     refusal = observed.refused.get(upper)
@@ -121,7 +121,7 @@ def key_change(station: str, observed: ObservedStation, key: str, desired: str, 
         return warning(f"drift: {name} is {current} at the charger, declared {wire} "
                        "(warn-only: reported, not healed)", name)
     why = f"drift: changed at the charger to {current}; healed ({reason})" if drift else reason
-    return Action(station, phase, Kind.CHANGE_CONFIGURATION, {"key": wire_key, "value": wire}, why,
+    return Action(phase, Kind.CHANGE_CONFIGURATION, {"key": wire_key, "value": wire}, why,
                   Change(name, current, wire), op=Op.ADD if obs is None else Op.CHANGE,
                   record={"applied": {upper: wire}}, drift=drift)
 
@@ -198,7 +198,7 @@ def reboot(eff: EffectiveStation, observed: ObservedStation, now: dt.datetime, *
         why = f"apply {keys} (RebootRequired since {clock.format_instant(pending.since)}; {when})"
         if cut:
             why += "; rebootDuringSessions allows cutting the running session"
-        return Part(actions=(Action(eff.identity, Phase.RESET, Kind.RESET, {"type": "Soft"}, why,
+        return Part(actions=(Action(Phase.RESET, Kind.RESET, {"type": "Soft"}, why,
                                     Change("reboot", "pending", "Soft reset"), op=Op.RUN,
                                     effects=Effects(reboot_needed=True, affects_running_session=cut)),))
     assert windows is not None
@@ -228,7 +228,7 @@ def with_read_back(actions: Sequence[Action], max_keys: int | None = None) -> tu
     keys = list(dict.fromkeys([*(str(a.payload["key"]) for _, a in changed), *only]))
     size = max_keys if max_keys and max_keys > 0 else len(keys)
     reads = tuple(
-        Action(last.station, last.phase, Kind.GET_CONFIGURATION, {"key": keys[i:i + size]},
+        Action(last.phase, Kind.GET_CONFIGURATION, {"key": keys[i:i + size]},
                "read back what was changed", Change("read back", None, ", ".join(keys[i:i + size])), op=Op.READ)
         for i in range(0, len(keys), size))
     return (*actions[:last_index + 1], *reads, *actions[last_index + 1:])

@@ -60,6 +60,6 @@ def plan(station: str, desired: m.DesiredState | None, eff: EffectiveStation | N
         why = why_cancel(desired, eff, r.connector_id)
         if why is None:
             continue
-        actions.append(Action(station, Phase.AVAILABILITY, Kind.CANCEL_RESERVATION, {"reservationId": r.id},
+        actions.append(Action(Phase.AVAILABILITY, Kind.CANCEL_RESERVATION, {"reservationId": r.id},
                               why, Change(f"reservation {r.id}", f"connector {r.connector_id}", None), op=Op.REMOVE))
     return Part(tuple(actions))

@@ -123,11 +123,11 @@ def _with(obj: _T, **changes: object) -> _T:
 
 
 def made_out_to(plan: Plan, identity: str, name: str | None) -> Plan:
-    """`plan` as the station `identity` (its declared spelling) named `name` would have it."""
+    """`plan` as the station `identity` (its declared spelling) named `name` would have it (the actions are
+    the same: whom they go to is the plan's station)."""
     if plan.station == identity and plan.name == name:
         return plan
-    actions = tuple(_with(a, station=identity) for a in plan.actions)
-    return _with(plan, station=identity, name=name, actions=actions)
+    return _with(plan, station=identity, name=name)
 
 
 class SharedPlans:

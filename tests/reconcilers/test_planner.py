@@ -145,7 +145,7 @@ def test_a_station_never_observed_gets_no_actions() -> None:
 
 def test_two_reconcilers_asking_different_values_for_one_key_keep_the_first_and_warn() -> None:
     def change(value: str) -> Action:
-        return Action("ST-1", Phase.FEATURES, Kind.CHANGE_CONFIGURATION, {"key": "X", "value": value}, value,
+        return Action(Phase.FEATURES, Kind.CHANGE_CONFIGURATION, {"key": "X", "value": value}, value,
                       Change("X", None, value))
     same = consistent(Part((change("1"), change("1"))))
     assert len(same.actions) == 1 and same.notes == ()
@@ -155,7 +155,7 @@ def test_two_reconcilers_asking_different_values_for_one_key_keep_the_first_and_
 
 def test_parts_combined_in_one_pass_equal_parts_added_one_by_one() -> None:
     def change(key: str) -> Action:
-        return Action("ST-1", Phase.FEATURES, Kind.CHANGE_CONFIGURATION, {"key": key, "value": "1"}, key,
+        return Action(Phase.FEATURES, Kind.CHANGE_CONFIGURATION, {"key": key, "value": "1"}, key,
                       Change(key, None, "1"))
     later, sooner = NOW + dt.timedelta(hours=2), NOW + dt.timedelta(hours=1)
     parts = [Part(), Part((change("A"),), (info("a"),), later, 2), Part(), Part(unchanged=1),

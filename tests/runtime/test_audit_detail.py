@@ -12,8 +12,8 @@ def test_an_audit_detail_is_one_read_only_object_per_distinct_action_answer() ->
     from controller.reconcilers.actions import Change
     from controller.runtime.apply import audit_detail
 
-    def action(station: str, *, secret: bool = False, new: str = "600") -> Action:
-        return Action(station, Phase.DATA, Kind.CHANGE_CONFIGURATION, {"key": "HeartbeatInterval", "value": new},
+    def action(_station: str, *, secret: bool = False, new: str = "600") -> Action:  # (the station is the plan's)
+        return Action(Phase.DATA, Kind.CHANGE_CONFIGURATION, {"key": "HeartbeatInterval", "value": new},
                       "profile p", change=Change("HeartbeatInterval", "300", new), secret=secret)
 
     a1, a2 = audit_detail(action("A-1"), "Accepted"), audit_detail(action("A-2"), "Accepted")
