@@ -69,7 +69,8 @@ def _upper(key: ConfigKey) -> str:
 
 
 def merge_read_back(rec: StationRecord, keys: Sequence[ConfigKey], at: dt.datetime) -> StationRecord:
-    """`rec` as the store holds it after `record_configuration(keys, at)` (an upsert by key name)."""
+    """`rec` as the store holds it after `record_configuration(keys, at, partial=True)` (an upsert by key name;
+    the time of the last full read stays)."""
     conf = rec.configuration  # sorted by upper-cased name, as the store returns it
     merged = list(conf)
     for k in keys:  # the usual read-back: keys the charger already reported, found by bisection
@@ -78,17 +79,17 @@ def merge_read_back(rec: StationRecord, keys: Sequence[ConfigKey], at: dt.dateti
             break
         merged[i] = k
     else:
-        return _with_configuration(rec, tuple(merged), at)
+        return _with_configuration(rec, tuple(merged))
     by_key = configuration_index((*conf, *keys))
-    return _with_configuration(rec, tuple(by_key[u] for u in sorted(by_key)), at)
+    return _with_configuration(rec, tuple(by_key[u] for u in sorted(by_key)))
 
 
-def _with_configuration(rec: StationRecord, configuration: tuple[ConfigKey, ...], at: dt.datetime) -> StationRecord:
-    """`dataclasses.replace(rec, configuration=..., configuration_read_at=at)` at half the cost (once per station
-    and change); tests/runtime/test_read_back_cache.py holds the result to the store's record."""
+def _with_configuration(rec: StationRecord, configuration: tuple[ConfigKey, ...]) -> StationRecord:
+    """`dataclasses.replace(rec, configuration=...)` at half the cost (once per station and change);
+    tests/runtime/test_read_back_cache.py holds the result to the store's record."""
     return StationRecord(rec.identity, rec.boot, rec.registration_status, rec.last_boot_at, rec.last_seen, rec.online,
-                         configuration, at, rec.local_list_version, rec.local_list_hash, rec.connectors,
-                         rec.credentials, rec.security_profile)
+                         configuration, rec.configuration_read_at, rec.local_list_version, rec.local_list_hash,
+                         rec.connectors, rec.credentials, rec.security_profile)
 
 
 # A fleet-wide change audits the same detail at every station it reaches (a shared plan's actions share their
@@ -178,7 +179,7 @@ class Applier:
             with self._waiting():
                 report = await port.get_configuration(list(p.get("key") or []), timeout=self.call_timeout)
             keys = tuple(config_key(e.key, e.value, e.readonly) for e in report.entries)
-            self.batch.record_configuration(station, keys, now)
+            self.batch.record_configuration(station, keys, now, partial=True)
             for k in p.get("key") or ():
                 book.unconfirmed.pop(str(k).upper(), None)  # read back (whatever it says)
             result.read_back = keys if result.read_back is None else (*result.read_back, *keys)

@@ -723,7 +723,8 @@ class FleetReconciler:
         from controller.store.records import ConfigKey
 
         if result.value == "Accepted":
-            await self.store.record_configuration(identity, [ConfigKey(entry.key, str(step), False)], self.clock())
+            await self.store.record_configuration(identity, [ConfigKey(entry.key, str(step), False)], self.clock(),
+                                                  partial=True)
         return result.value == "Accepted"
 
     def _secrets(self, desired: DesiredState, identity: str) -> dict[str, str]:

@@ -58,7 +58,7 @@ class StoreBatch(Protocol):
     def audit(self, entry: AuditEntry) -> None: ...
 
     def record_configuration(self, station: str, keys: Sequence[ConfigKey], at: datetime, *,
-                             complete: bool = False) -> None: ...
+                             complete: bool = False, partial: bool = False) -> None: ...
 
     def put_state(self, key: str, value: object) -> None: ...
 
@@ -130,9 +130,12 @@ class Store(Protocol):
     async def set_online(self, station: str, online: bool, at: datetime) -> None: ...
 
     async def record_configuration(
-        self, station: str, keys: Sequence[ConfigKey], at: datetime, *, complete: bool = False
+        self, station: str, keys: Sequence[ConfigKey], at: datetime, *, complete: bool = False,
+        partial: bool = False,
     ) -> None:
-        """Store keys read back; ``complete=True`` (a full GetConfiguration) drops keys not listed."""
+        """Store keys read back and `at` as the station's last full configuration read; ``complete=True`` (a
+        full GetConfiguration) drops keys not listed; ``partial=True`` (a read-back of some keys) upserts them
+        and leaves the time of the last full read as it was."""
         ...
 
     async def record_connector_status(self, station: str, status: ConnectorStatus) -> None: ...

@@ -79,28 +79,35 @@ def set_online(conn: sqlite3.Connection, owner: str, station: str, online: bool,
 
 
 def record_configuration(
-    conn: sqlite3.Connection, owner: str, station: str, keys: Sequence[ConfigKey], at: str, complete: bool
+    conn: sqlite3.Connection, owner: str, station: str, keys: Sequence[ConfigKey], at: str, complete: bool,
+    partial: bool = False,
 ) -> None:
-    record_configurations(conn, owner, ((station, keys, at, complete),))
+    record_configurations(conn, owner, ((station, keys, at, complete, partial),))
 
 
-ConfigRecord = tuple[str, Sequence[ConfigKey], str, bool]  # station, keys, read at (db time), complete
+# station, keys, read at (db time), complete (replaces every key), partial (some keys: the last full read's time
+# stays; a fleet-wide change's read-backs, which then write no station row at all)
+ConfigRecord = tuple[str, Sequence[ConfigKey], str, bool, bool]
 _READ_AT = "UPDATE stations SET config_read_at = ? WHERE owner = ? AND identity = ?"
 
 
 def record_configurations(conn: sqlite3.Connection, owner: str, records: Sequence[ConfigRecord]) -> None:
-    """Record configuration reads, as if one by one in order: keys upserted by name and the read time set; a
-    `complete` read replaces every key of its station."""
-    if any(complete for _s, _k, _at, complete in records):  # a replacement must come after the writes before it
+    """Record configuration reads, as if one by one in order: keys upserted by name and, unless `partial`, the
+    read time set as the station's last full read; a `complete` read replaces every key of its station."""
+    if any(r[3] for r in records):  # a replacement must come after the writes before it
         for record in records:
             _record_one_configuration(conn, owner, *record)
         return
-    times = {station: at for station, _keys, at, _complete in records}  # a station read twice: the later time
-    if _set_read_at(conn, owner, times) != len(times):  # a station's first record
+    times = {station: at for station, _keys, at, _complete, partial in records if not partial}  # the later time
+    if times and _set_read_at(conn, owner, times) != len(times):  # a station's first record
         for station in times:
             ensure_station(conn, owner, station)
         _set_read_at(conn, owner, times)
-    _upsert_keys(conn, owner, [(station, keys, at) for station, keys, at, _complete in records])
+    only_partial = [station for station, _keys, _at, _complete, partial in records if partial and station not in times]
+    if only_partial:  # (a station row that exists is left untouched: no page of the stations table written)
+        insert_rows(conn, "INSERT INTO stations (owner, identity) VALUES ", "(?, ?)",
+                    [(owner, station) for station in dict.fromkeys(only_partial)], " ON CONFLICT DO NOTHING")
+    _upsert_keys(conn, owner, [(station, keys, at) for station, keys, at, _complete, _partial in records])
 
 
 _READ_AT_MANY: dict[int, str] = {}  # stations per statement -> the statement
@@ -123,8 +130,10 @@ def _set_read_at(conn: sqlite3.Connection, owner: str, times: dict[str, str]) ->
 
 
 def _record_one_configuration(conn: sqlite3.Connection, owner: str, station: str, keys: Sequence[ConfigKey], at: str,
-                              complete: bool) -> None:
-    if conn.execute(_READ_AT, (at, owner, station)).rowcount == 0:  # first record of this station
+                              complete: bool, partial: bool) -> None:
+    if partial and not complete:
+        ensure_station(conn, owner, station)
+    elif conn.execute(_READ_AT, (at, owner, station)).rowcount == 0:  # first record of this station
         ensure_station(conn, owner, station)
         conn.execute(_READ_AT, (at, owner, station))
     if complete:

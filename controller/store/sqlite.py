@@ -14,6 +14,7 @@ to run a function on the write connection, e.g. ``PRAGMA max_page_count`` to sim
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
@@ -82,8 +83,8 @@ class SqliteBatch:
         self._audits.append(entry)
 
     def record_configuration(self, station: str, keys: Sequence[ConfigKey], at: datetime, *,
-                             complete: bool = False) -> None:
-        self._configs.append((station, tuple(keys), to_db_time(at), complete))
+                             complete: bool = False, partial: bool = False) -> None:
+        self._configs.append((station, tuple(keys), to_db_time(at), complete, partial))
 
     def put_state(self, key: str, value: object) -> None:
         self._states.append((key, value, self._store._clock()))
@@ -296,18 +297,12 @@ class SqliteStore:
         self._live_changed()
 
     async def record_configuration(
-        self, station: str, keys: Sequence[ConfigKey], at: datetime, *, complete: bool = False
+        self, station: str, keys: Sequence[ConfigKey], at: datetime, *, complete: bool = False,
+        partial: bool = False,
     ) -> None:
+        record: sql_stations.ConfigRecord = (station, tuple(keys), to_db_time(at), complete, partial)
         await self._engine.write(
-            partial(
-                sql_stations.record_configuration,
-                owner=self._owner,
-                station=station,
-                keys=tuple(keys),
-                at=to_db_time(at),
-                complete=complete,
-            )
-        )
+            functools.partial(sql_stations.record_configurations, owner=self._owner, records=(record,)))
 
     async def record_connector_status(self, station: str, status: ConnectorStatus) -> None:
         await self._engine.write(

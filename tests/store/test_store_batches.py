@@ -262,3 +262,35 @@ async def test_a_write_that_is_not_bulk_ends_the_linger_at_once(tmp_path: Path) 
     closing = loop.time()
     await store.close()  # closing does not wait out a linger either
     assert done_bulk.done() and loop.time() - closing < 2.0
+
+
+@async_test
+async def test_a_partial_read_back_keeps_the_time_of_the_last_full_read_and_updates_no_station_row(
+        tmp_path: Path) -> None:
+    store = await open_store(tmp_path)
+    await store.record_configuration("OLD-1", [_key("1"), ConfigKey("MeterValueSampleInterval", "60", False)], T0,
+                                     complete=True)
+
+    async def read_backs() -> None:
+        batch = store.batch()
+        batch.record_configuration("OLD-1", [_key("2")], T0 + timedelta(minutes=1), partial=True)
+        batch.record_configuration("NEW-1", [_key("3")], T0 + timedelta(minutes=1), partial=True)  # no row yet
+        await batch.commit()
+
+    async def full_read() -> None:
+        batch = store.batch()
+        batch.record_configuration("OTHER", [_key("4")], T0 + timedelta(minutes=2))
+        await batch.commit()
+
+    outcomes, statements = await _written_together(store, read_backs, full_read)
+    assert outcomes == [None, None]
+    old = await store.get_station("OLD-1")
+    assert old is not None and old.configuration_read_at == T0  # still the full read's time
+    assert old.config_value("HeartbeatInterval") == _key("2") and old.config_value("MeterValueSampleInterval")
+    new = await store.get_station("NEW-1")
+    assert new is not None and new.configuration_read_at is None and new.config_value("HeartbeatInterval")
+    other = await store.get_station("OTHER")
+    assert other is not None and other.configuration_read_at == T0 + timedelta(minutes=2)
+    updates = [s for s in statements if s.startswith("UPDATE stations")]
+    assert updates and all("'OLD-1'" not in s and "'NEW-1'" not in s for s in updates)  # only OTHER's time
+    await store.close()
