@@ -246,6 +246,9 @@ _BARE_ANSWERS: dict[str, dict[str, Any]] = {
 QUIET_S = 2.0  # a simulated charger that has said nothing for this long has booted and reported its statuses
 
 
+BASELINE_MISSING_MAX = 0.01  # the share of baseline clients that may fail to connect (see measure_baseline)
+
+
 async def measure_baseline(
     tmp: Path,
     clients: int,
@@ -318,12 +321,16 @@ async def measure_baseline(
                 script=FLEET_RUNNER)
         try:
             ready = await runner.recv(timeout=120.0 + clients * 0.05)
-            connected = ready.get("connected", ready.get("online"))
-            if connected != clients:
+            connected = int(ready.get("connected", ready.get("online")) or 0)
+            # a few connects lost while ~20,000 loopback connections are open (10,000 chargers and as many
+            # baseline clients) leave the measure per round trip as it is: measured on those connected
+            if connected < clients * (1 - BASELINE_MISSING_MAX):
                 raise BenchError(f"baseline: {connected} of {clients} clients connected")
+            if connected != clients:
+                print(f"  (baseline: {connected} of {clients} clients connected; measured with those)", flush=True)
             loop = asyncio.get_running_loop()
             deadline = loop.time() + 30.0 + QUIET_S
-            while len(conns) < clients and loop.time() < deadline:
+            while len(conns) < connected and loop.time() < deadline:
                 await asyncio.sleep(0.01)
             result = Baseline(clients, len(conns) * per_client)
             prefix, ids = uuid.uuid4().hex[:12], itertools.count(1)
