@@ -62,7 +62,7 @@ from controller.runtime.slots import ApplySlots, Slot
 from controller.runtime.state import DesiredHolder
 from controller.runtime.status import Health, StationStatus, Sync
 from controller.store.api import Store
-from controller.store.errors import StoreUnavailable
+from controller.store.errors import StoreClosed, StoreUnavailable
 from controller.store.records import AuditEntry, ReservationStatus, StationRecord
 
 log = logging.getLogger("chargeops.runtime.reconcile")
@@ -320,8 +320,16 @@ class FleetReconciler:
         task.add_done_callback(self._writes.discard)
 
     async def _write_state(self, key: str, value: object) -> None:
-        with contextlib.suppress(StoreUnavailable):
+        """A write of the reconciler's own state (rollout progress, the revision applied) in a task of its own:
+        never raises. Unavailable, or closed while the reconciler stops (a look that ended during `close`),
+        the write is dropped: progress is written again at the next step, and lost progress only makes
+        converged stations look again and plan nothing."""
+        try:
             await self.store.put_state(key, value)
+        except (StoreUnavailable, StoreClosed):
+            pass
+        except Exception:
+            log.exception("writing the reconciler's %s failed", key)
 
     # ------------------------------------------------------------------------------------ the queue
 

@@ -5,6 +5,7 @@ read; nothing is mocked: the real store, central system, websockets and simulate
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
@@ -170,3 +171,22 @@ def test_a_look_that_planned_before_its_refusal_was_forgotten_plans_again(
             assert [c["value"] for c in changes(cps[canary], "HeartbeatInterval")] == ["60", "60"]
 
     run(scenario(), timeout=60)
+
+
+def test_a_state_write_after_the_store_closed_is_dropped_without_an_error(tmp_path: Path) -> None:
+    """A look that ends while the controller stops may still persist rollout progress: the write is dropped
+    (progress is written again after a restart), not left as a task whose exception nobody retrieves."""
+    from controller.runtime.reconcile import ReconcileSettings
+    from controller.runtime.state import DesiredHolder
+    from controller.store.sqlite import SqliteStore
+
+    async def main() -> None:
+        store = await SqliteStore.open(tmp_path / "c.db", owner="o")
+        rec = FleetReconciler(DesiredHolder(), store, lambda identity: None, lambda: dt.datetime.now(dt.UTC),
+                              ReconcileSettings())
+        await rec._write_state("rollout", {"n": 1})
+        assert await store.get_state("rollout") == {"rollout": {"n": 1}}
+        await store.close()
+        await rec._write_state("rollout", {"n": 2})  # closed: dropped, no exception
+
+    asyncio.run(main())
