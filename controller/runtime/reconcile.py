@@ -540,6 +540,9 @@ class FleetReconciler:
                 snapshots[snap[0]] = snap[1]
         result = await applier.apply(plan, port, book, snapshots, commit=False)
         applier.batch.put_state(ext_key(identity), book.to_json())
+        # the charger's part is done: its slot goes to the next station while these writes wait for their commit
+        # (which the store may hold a moment to share it with other stations': `Engine.bulk_linger`)
+        self.slots.give_back(slot)
         try:  # audit, read-back and bookkeeping: one commit
             await applier.batch.commit()
         except StoreUnavailable as exc:

@@ -433,3 +433,30 @@ def test_stations_are_planned_only_when_an_apply_slot_is_free(tmp_path: Path) ->
             await wait_until(lambda: synced(h, v2, "A-1", "A-2"), 10, "v2 synced")
 
     run(scenario(), timeout=40)
+
+
+def test_an_apply_gives_its_slot_back_before_its_writes_are_committed(tmp_path: Path) -> None:
+    """One apply slot; the store holds the reconciler's writes 1 s for company (`bulk_linger`); each charger
+    answers its ChangeConfiguration after 0.2 s (after the rollout's own state is written, which would take a
+    waiting batch along at once). The first station's slot goes to the second as soon as its calls are done,
+    while its writes wait: both stations' writes share one commit, ~1.2 s after the change, not ~2.4 s (a
+    slot held through the commit wait would make every station's commit wait alone)."""
+    v1 = desired_of(*fleet_repo(300))
+    settings = ReconcileSettings(max_concurrent_applies=1, call_timeout=3.0, retry_base=5.0)
+
+    async def scenario() -> None:
+        async with csms(tmp_path, v1, reconcile=settings) as h, h.charger("A-1") as a1, h.charger("A-2") as a2:
+            await wait_until(lambda: synced(h, v1.revision, "A-1", "A-2"), 10, "v1 synced")
+            await asyncio.sleep(0.3)  # trailing writes of the first sync
+            h.store.engine.bulk_linger = 1.0
+            for cp in (a1, a2):
+                cp.faults.late_once["ChangeConfiguration"] = 0.2
+            t0 = time.perf_counter()
+            v2 = await commit(h, *fleet_repo(120))
+            await wait_until(lambda: synced(h, v2, "A-1", "A-2"), 10, "v2 synced")
+            took = time.perf_counter() - t0
+            assert took < 1.8, f"the second station waited for the first one's commit: {took:.2f} s"
+            for cp in (a1, a2):
+                assert changes(cp)[-1:] == [{"key": "HeartbeatInterval", "value": "120"}]
+
+    run(scenario(), timeout=40)
