@@ -383,6 +383,17 @@ def _order(revision: str, identities: list[str]) -> list[str]:
     return Rollout.start(revision, identities, (20, 100), Decimal(10), 1).order
 
 
+async def late_change(h: Harness, cps: tuple[Any, ...], late: float) -> float:
+    """HeartbeatInterval -> 120 on `cps`, each answering its ChangeConfiguration `late` seconds late: seconds
+    from the commit until all are Synced."""
+    for cp in cps:
+        cp.faults.late_once["ChangeConfiguration"] = late
+    t0 = time.perf_counter()
+    v2 = await commit(h, *fleet_repo(120))
+    await wait_until(lambda: synced(h, v2, *(cp.identity for cp in cps)), 10, "v2 synced")
+    return time.perf_counter() - t0
+
+
 def test_an_apply_waiting_on_an_unanswered_call_gives_its_slot_to_the_next_station(tmp_path: Path) -> None:
     """One apply slot; both chargers sit 2 s on the ChangeConfiguration (within the 3 s timeout). After 0.5 s
     without an answer the first apply gives its slot away (one may be out that way with a limit of one, so
@@ -396,12 +407,7 @@ def test_an_apply_waiting_on_an_unanswered_call_gives_its_slot_to_the_next_stati
         async with csms(tmp_path, v1, reconcile=settings) as h, h.charger("A-1") as a1, h.charger("A-2") as a2:
             await wait_until(lambda: synced(h, v1.revision, "A-1", "A-2"), 10, "v1 synced")
             before = {cp.identity: len(changes(cp)) for cp in (a1, a2)}
-            for cp in (a1, a2):
-                cp.faults.late_once["ChangeConfiguration"] = 2.0
-            t0 = time.perf_counter()
-            v2 = await commit(h, *fleet_repo(120))
-            await wait_until(lambda: synced(h, v2, "A-1", "A-2"), 10, "v2 synced")
-            took = time.perf_counter() - t0
+            took = await late_change(h, (a1, a2), late=2.0)
             assert took < 3.5, f"the waits did not overlap: {took:.2f} s"
             assert h.reconciler.slots.given_back == 1
             for cp in (a1, a2):
@@ -449,12 +455,7 @@ def test_an_apply_gives_its_slot_back_before_its_writes_are_committed(tmp_path: 
             await wait_until(lambda: synced(h, v1.revision, "A-1", "A-2"), 10, "v1 synced")
             await asyncio.sleep(0.3)  # trailing writes of the first sync
             h.store.engine.bulk_linger = 1.0
-            for cp in (a1, a2):
-                cp.faults.late_once["ChangeConfiguration"] = 0.2
-            t0 = time.perf_counter()
-            v2 = await commit(h, *fleet_repo(120))
-            await wait_until(lambda: synced(h, v2, "A-1", "A-2"), 10, "v2 synced")
-            took = time.perf_counter() - t0
+            took = await late_change(h, (a1, a2), late=0.2)
             assert took < 1.8, f"the second station waited for the first one's commit: {took:.2f} s"
             for cp in (a1, a2):
                 assert changes(cp)[-1:] == [{"key": "HeartbeatInterval", "value": "120"}]
