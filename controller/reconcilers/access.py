@@ -122,7 +122,7 @@ def wire_entry(e: ListEntry, owner_tz: dt.tzinfo) -> dict[str, Any]:
     return {"idTag": e.id_tag, "idTagInfo": tag_info}
 
 
-def _send(station: str, version: int, update: str, entries: Sequence[dict[str, Any]], *, old_version: int | None,
+def _send(version: int, update: str, entries: Sequence[dict[str, Any]], *, old_version: int | None,
           reason: str, op: Op, record_hash: str | None, details: tuple[Change, ...] = ()) -> Action:
     return Action(
         Phase.DATA, Kind.SEND_LOCAL_LIST,
@@ -131,7 +131,7 @@ def _send(station: str, version: int, update: str, entries: Sequence[dict[str, A
         details=details, record={"localListVersion": version, "localListHash": record_hash})
 
 
-def _chunks(station: str, entries: Sequence[dict[str, Any]], *, full: bool, base: int | None, size: int | None,
+def _chunks(entries: Sequence[dict[str, Any]], *, full: bool, base: int | None, size: int | None,
             reason: str, new_hash: str, details: Sequence[Change] = ()) -> list[Action]:
     """SendLocalList messages for `entries`: versions base+1, base+2, ...; a Full starts with a Full chunk."""
     step = size if size and size > 0 else max(len(entries), 1)
@@ -145,7 +145,7 @@ def _chunks(station: str, entries: Sequence[dict[str, Any]], *, full: bool, base
         update = "Full" if full and n == 0 else "Differential"
         why = reason if len(parts) == 1 else f"{reason} (message {n + 1} of {len(parts)})"
         op = Op.ADD if full and n == 0 and not base else Op.CHANGE
-        out.append(_send(station, version, update, part, old_version=base if n == 0 else version - 1,
+        out.append(_send(version, update, part, old_version=base if n == 0 else version - 1,
                          reason=why, op=op, record_hash=new_hash if last else None,
                          details=detail_parts[n] if n < len(detail_parts) else ()))
     return out
@@ -205,7 +205,7 @@ def _wire_all(wanted: Sequence[ListEntry], new_hash: str, owner_tz: dt.tzinfo) -
     return _by_content(("wire", new_hash, str(owner_tz)), lambda: [wire_entry(e, owner_tz) for e in wanted])
 
 
-def _push(station: str, observed: ObservedStation, wanted: Sequence[ListEntry],
+def _push(observed: ObservedStation, wanted: Sequence[ListEntry],
           snapshot_entries: Sequence[ListEntry] | None, owner_tz: dt.tzinfo, reason: str) -> tuple[Part, set[str]]:
     """Local-list messages, and the idTags (upper-case) the push revokes (blocked or deleted)."""
     new_hash = shared_hash(wanted)
@@ -228,12 +228,12 @@ def _push(station: str, observed: ObservedStation, wanted: Sequence[ListEntry],
             counts = [f"{added:,} added" if added else "", f"{len(updates) - added:,} updated"
                       if len(updates) > added else "", f"{len(deletes):,} deleted" if deletes else ""]
             why = f"{reason}: {', '.join(c for c in counts if c)}"
-            return Part(tuple(_chunks(station, wire, full=False, base=version, size=size, reason=why,
+            return Part(tuple(_chunks(wire, full=False, base=version, size=size, reason=why,
                                       new_hash=new_hash, details=details))), revokes
         full_why = "a Differential would be no smaller than the whole list"
     wire = _wire_all(wanted, new_hash, owner_tz)
     why = f"{reason}: {_plural(len(wanted), 'card')}, sent whole because {full_why}"
-    return Part(tuple(_chunks(station, wire, full=True, base=version, size=size, reason=why,
+    return Part(tuple(_chunks(wire, full=True, base=version, size=size, reason=why,
                               new_hash=new_hash))), revokes
 
 
@@ -243,7 +243,7 @@ def _revoked_in_scope(desired: m.DesiredState, eff: EffectiveStation) -> list[st
         k for k, c in desired.cards.items() if c.blocked and any(may_use(desired, r, k) for r in rules)))
 
 
-def _clear_cache(station: str, desired: m.DesiredState, eff: EffectiveStation, observed: ObservedStation,
+def _clear_cache(desired: m.DesiredState, eff: EffectiveStation, observed: ObservedStation,
                  list_revokes: set[str]) -> Part:
     if not eff.operative:
         return Part()
@@ -267,7 +267,7 @@ def _clear_cache(station: str, desired: m.DesiredState, eff: EffectiveStation, o
                         op=Op.RUN, record={"cacheClearedHash": generation}),))
 
 
-def empty_list(station: str, observed: ObservedStation, reason: str) -> Part:
+def empty_list(observed: ObservedStation, reason: str) -> Part:
     """A Full empty list when the charger's list may hold cards; nothing when it is empty or unsupported."""
     if not observed.supports_local_list:
         return Part()
@@ -277,7 +277,7 @@ def empty_list(station: str, observed: ObservedStation, reason: str) -> Part:
     empty = _EMPTY_HASH
     if version == 0 or (observed.local_list_hash == empty and not observed.local_list_mismatch):
         return Part(unchanged=1)
-    return Part(tuple(_chunks(station, [], full=True, base=version, size=None, reason=reason, new_hash=empty)))
+    return Part(tuple(_chunks([], full=True, base=version, size=None, reason=reason, new_hash=empty)))
 
 
 def desired_list(desired: m.DesiredState, eff: EffectiveStation, observed: ObservedStation, now: dt.datetime,
@@ -298,17 +298,16 @@ def desired_list(desired: m.DesiredState, eff: EffectiveStation, observed: Obser
 def plan(desired: m.DesiredState, eff: EffectiveStation, observed: ObservedStation, now: dt.datetime, *,
          snapshot_entries: Sequence[ListEntry] | None = None, owner_tz: dt.tzinfo = dt.UTC) -> Part:
     """The local list and ClearCache actions for one station (data phase)."""
-    station = eff.identity
     if not eff.offline_authorization:
         why = ("the station is not activated" if not eff.operative else "offline authorization is off")
-        part = empty_list(station, observed, f"{why}: the local list is emptied so no card lingers on it")
-        return part + _clear_cache(station, desired, eff, observed, set())
+        part = empty_list(observed, f"{why}: the local list is emptied so no card lingers on it")
+        return part + _clear_cache(desired, eff, observed, set())
     if not observed.supports_local_list:
         unsupported = info("offline authorization is on, but the charger does not support local lists "
                            "(LocalAuthListManagement): it relies on online authorization and its cache", SUBJECT)
-        return Part(notes=(unsupported,)) + _clear_cache(station, desired, eff, observed, set())
+        return Part(notes=(unsupported,)) + _clear_cache(desired, eff, observed, set())
     wanted, note = desired_list(desired, eff, observed, now, owner_tz)
     notes = (note,) if note else ()
-    part, revokes = _push(station, observed, wanted, snapshot_entries, owner_tz,
+    part, revokes = _push(observed, wanted, snapshot_entries, owner_tz,
                           "offline authorization")
-    return Part(notes=notes) + part + _clear_cache(station, desired, eff, observed, revokes)
+    return Part(notes=notes) + part + _clear_cache(desired, eff, observed, revokes)

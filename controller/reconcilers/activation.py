@@ -39,18 +39,18 @@ def plan(eff: EffectiveStation) -> Part:
                             "is kept inoperative and has offline authorization off (never reset)", "activation"),))
 
 
-def plan_removed(identity: str, observed: ObservedStation, now: dt.datetime,
+def plan_removed(observed: ObservedStation, now: dt.datetime,
                  pending: Sequence[reservations.PendingReservation] = ()) -> Part:
     results: list[Action | Note | None] = [
-        key_change(identity, observed, key, value, reason=f"{REMOVED}: offline authorization off",
+        key_change(observed, key, value, reason=f"{REMOVED}: offline authorization off",
                    only_if_reported=True)
         for key, value in INERT_KEYS]
     return (
         Part(notes=(info(f"{REMOVED}: the charger is not reset; it stays Accepted so its queued transactions "
                          "drain, and is made inert", "activation"),))
         + collect(results)
-        + access.empty_list(identity, observed, f"{REMOVED}: the local list is emptied")
-        + reservations.plan(identity, None, None, pending, now)
-        + availability.station_inoperative(identity, observed, f"{REMOVED}: made inoperative (connector 0, "
-                                                               "persists across reboots)")
+        + access.empty_list(observed, f"{REMOVED}: the local list is emptied")
+        + reservations.plan(None, None, pending, now)
+        + availability.station_inoperative(observed, f"{REMOVED}: made inoperative (connector 0, "
+                                                     "persists across reboots)")
     )

@@ -31,7 +31,7 @@ def _current(status: str | None) -> str | None:
     return INOPERATIVE if status == UNAVAILABLE else OPERATIVE
 
 
-def change(station: str, observed: ObservedStation, connector: int, want: str, reason: str) -> Action:
+def change(observed: ObservedStation, connector: int, want: str, reason: str) -> Action:
     running = bool(observed.sessions) if connector == 0 else connector in observed.sessions
     cut = running and want == INOPERATIVE
     why = reason + ("; a session runs, so the charger applies it when the session ends (Scheduled)" if cut else "")
@@ -48,7 +48,7 @@ def _scheduled(observed: ObservedStation, connector: int, want: str) -> Part | N
     return None
 
 
-def station_inoperative(station: str, observed: ObservedStation, reason: str) -> Part:
+def station_inoperative(observed: ObservedStation, reason: str) -> Part:
     """Connector 0 Inoperative, unless the charger already reports itself unavailable."""
     c0 = observed.connectors.get(0)
     others = [s for c, s in observed.connectors.items() if c != 0]
@@ -57,13 +57,12 @@ def station_inoperative(station: str, observed: ObservedStation, reason: str) ->
     pending = _scheduled(observed, 0, INOPERATIVE)
     if pending is not None:
         return pending
-    return Part((change(station, observed, 0, INOPERATIVE, reason),))
+    return Part((change(observed, 0, INOPERATIVE, reason),))
 
 
 def plan(eff: EffectiveStation, observed: ObservedStation) -> Part:
-    station = eff.identity
     if not eff.operative:
-        return station_inoperative(station, observed, "the station is not activated: made inoperative "
+        return station_inoperative(observed, "the station is not activated: made inoperative "
                                                       "(connector 0, persists across reboots)")
     out = Part()
     # Connector 0 re-opens a station left inoperative as a whole; not when every EVSE is meant to be
@@ -71,13 +70,13 @@ def plan(eff: EffectiveStation, observed: ObservedStation) -> Part:
     reopen = (observed.connectors.get(0) == UNAVAILABLE and observed.scheduled_availability.get(0) != OPERATIVE
               and any(e.availability == "operative" for e in eff.evses))
     if reopen:
-        out += Part((change(station, observed, 0, OPERATIVE, "the station is activated: operative again"),))
+        out += Part((change(observed, 0, OPERATIVE, "the station is activated: operative again"),))
     for e in eff.evses:
         want = OPERATIVE if e.availability == "operative" else INOPERATIVE
         why = f"EVSE {e.id} is declared {e.availability}"
         if reopen:
             if want == INOPERATIVE:
-                out += Part((change(station, observed, e.id, want, why),))
+                out += Part((change(observed, e.id, want, why),))
             continue
         pending = _scheduled(observed, e.id, want)
         if pending is not None:
@@ -90,5 +89,5 @@ def plan(eff: EffectiveStation, observed: ObservedStation) -> Part:
             out += Part(notes=(info(f"connector {e.id}: status not reported yet; availability not changed",
                                     f"connector {e.id}"),))
         else:
-            out += Part((change(station, observed, e.id, want, why),))
+            out += Part((change(observed, e.id, want, why),))
     return out

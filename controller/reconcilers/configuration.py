@@ -65,7 +65,7 @@ def canonical(name: str) -> str:
     return meta.name if meta is not None and "," not in name else name
 
 
-def key_change(station: str, observed: ObservedStation, key: str, desired: str, *, reason: str,
+def key_change(observed: ObservedStation, key: str, desired: str, *, reason: str,
                phase: Phase = Phase.FEATURES, warn_only: bool = False,
                only_if_reported: bool = False) -> Action | Note | None:
     """The ChangeConfiguration that makes `key` equal `desired`, a Note saying why not, or None (in sync).
@@ -159,16 +159,15 @@ def plan(eff: EffectiveStation, observed: ObservedStation, now: dt.datetime, *, 
          secrets: Mapping[str, str] | None = None) -> Part:
     """ChangeConfiguration for every differing key (features phase; credentials for write-only keys),
     then the deferred Reset if a reboot is pending (see `reboot`)."""
-    station = eff.identity
     results: list[Action | Note | None] = []
     warn_only = eff.drift_warn_only
     for key, value, why in desired_keys(eff):
         upper = key.upper()
         if upper in WRITE_ONLY_KEYS:
             continue  # credentials come from `secrets`, never from repository files
-        results.append(key_change(station, observed, key, value, reason=why, warn_only=upper in warn_only))
+        results.append(key_change(observed, key, value, reason=why, warn_only=upper in warn_only))
     for key, value in sorted((secrets or {}).items()):
-        results.append(key_change(station, observed, key, value, phase=Phase.CREDENTIALS,
+        results.append(key_change(observed, key, value, phase=Phase.CREDENTIALS,
                                   reason="the station's credentials"))
     return collect(results) + reboot(eff, observed, now, tz=tz)
 

@@ -93,7 +93,7 @@ def plan_station(desired: DesiredState, identity: str, observed: ObservedStation
         pricing.plan(desired, eff, observed, now, tz=tz),
         configuration.plan(eff, observed, now, tz=tz, secrets=secrets),
         access.plan(desired, eff, observed, now, snapshot_entries=snapshot_entries, owner_tz=owner_tz),
-        reservations.plan(eff.identity, desired, eff, pending_reservations, now),
+        reservations.plan(desired, eff, pending_reservations, now),
         availability.plan(eff, observed),
         activation.plan(eff),
     ))
@@ -117,7 +117,7 @@ def plan_removed_station(identity: str, observed: ObservedStation | None, now: d
         note = info("removed from the repository and not observed: nothing to do until it connects")
         return Plan(identity, notes=(note,), removed=True, observed=False,
                     online=bool(observed and observed.online), revision=revision)
-    part = consistent(activation.plan_removed(identity, observed, now, pending_reservations))
+    part = consistent(activation.plan_removed(observed, now, pending_reservations))
     return Plan(identity, _finish(part, observed), part.notes, part.next_review_at, part.unchanged,
                 removed=True, online=observed.online, revision=revision)
 

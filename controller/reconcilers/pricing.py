@@ -61,7 +61,6 @@ def plan(desired: m.DesiredState, eff: EffectiveStation, observed: ObservedStati
          tz: dt.tzinfo) -> Part:
     if not observed.custom_display_cost_and_price or not eff.operative:
         return Part()
-    station = eff.identity
     tariff, note = _tariff(desired, eff)
     notes = (note,) if note else ()
     if tariff is None:
@@ -69,13 +68,13 @@ def plan(desired: m.DesiredState, eff: EffectiveStation, observed: ObservedStati
     window = clock.window_at(tariff.windows, now, tz)
     label = f"window {window.name!r}" if window else "base prices"
     results: list[Action | Note | None] = [
-        key_change(station, observed, "DefaultPrice", default_price_value(tariff, window), phase=Phase.DATA,
+        key_change(observed, "DefaultPrice", default_price_value(tariff, window), phase=Phase.DATA,
                    reason=f"tariff {tariff.name!r}: {label} in force")]
     review = clock.next_boundary(tariff.windows, now, tz) if tariff.windows else None
     if observed.key("TimeOffset") is not None:
         offset = clock.format_offset(now.astimezone(tz).utcoffset())
         current = observed.value("TimeOffset")
-        results.append(key_change(station, observed, "TimeOffset",
+        results.append(key_change(observed, "TimeOffset",
                                   current if current and _same_offset(offset, current) else offset,
                                   phase=Phase.DATA, reason="the station's UTC offset now"))
         change = clock.next_offset_change(now, tz)
@@ -83,12 +82,12 @@ def plan(desired: m.DesiredState, eff: EffectiveStation, observed: ObservedStati
             at, new_offset = change
             when = clock.format_instant(at)
             seen = observed.value("NextTimeOffsetTransitionDateTime")
-            results.append(key_change(station, observed, "NextTimeOffsetTransitionDateTime",
+            results.append(key_change(observed, "NextTimeOffsetTransitionDateTime",
                                       seen if seen and _same_instant(when, seen) else when, phase=Phase.DATA,
                                       reason="the next daylight-saving change", only_if_reported=True))
             nxt = clock.format_offset(new_offset)
             seen = observed.value("TimeOffsetNextTransition")
-            results.append(key_change(station, observed, "TimeOffsetNextTransition",
+            results.append(key_change(observed, "TimeOffsetNextTransition",
                                       seen if seen and _same_offset(nxt, seen) else nxt, phase=Phase.DATA,
                                       reason="the UTC offset after the next daylight-saving change",
                                       only_if_reported=True))

@@ -51,7 +51,7 @@ def why_cancel(desired: m.DesiredState | None, eff: EffectiveStation | None, con
     return None
 
 
-def plan(station: str, desired: m.DesiredState | None, eff: EffectiveStation | None,
+def plan(desired: m.DesiredState | None, eff: EffectiveStation | None,
          pending: Sequence[PendingReservation], now: dt.datetime) -> Part:
     actions = []
     for r in sorted(pending, key=lambda r: r.id):
