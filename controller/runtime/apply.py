@@ -68,8 +68,8 @@ def _upper(key: ConfigKey) -> str:
     return key.upper
 
 
-def merge_read_back(rec: StationRecord, keys: Sequence[ConfigKey], at: dt.datetime) -> StationRecord:
-    """`rec` as the store holds it after `record_configuration(keys, at, partial=True)` (an upsert by key name;
+def merge_read_back(rec: StationRecord, keys: Sequence[ConfigKey]) -> StationRecord:
+    """`rec` as the store holds it after `record_configuration(keys, ..., partial=True)` (an upsert by key name;
     the time of the last full read stays)."""
     conf = rec.configuration  # sorted by upper-cased name, as the store returns it
     merged = list(conf)

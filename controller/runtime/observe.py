@@ -168,7 +168,7 @@ async def observed_from_store(store: Store, identity: str, rec: StationRecord | 
     if sessions is None:
         active = await store.list_transactions(station=rec.identity, status=TransactionStatus.ACTIVE)
         sessions = frozenset(t.connector_id for t in active if t.connector_id is not None)
-    return _observed(rec, book, online, sessions, indexes, entries, list_hash), entries
+    return _observed(rec, book, online, sessions, indexes, list_hash), entries
 
 
 def observed_now(rec: StationRecord, book: Bookkeeping, *, online: bool, sessions: frozenset[int],
@@ -183,12 +183,11 @@ def observed_now(rec: StationRecord, book: Bookkeeping, *, online: bool, session
         entries, list_hash = hit
     else:
         entries, list_hash = None, None
-    return _observed(rec, book, online, sessions, indexes, entries, list_hash), entries
+    return _observed(rec, book, online, sessions, indexes, list_hash), entries
 
 
 def _observed(rec: StationRecord, book: Bookkeeping, online: bool, sessions: frozenset[int],
-              indexes: ConfigIndexes | None, entries: tuple[ListEntry, ...] | None,
-              list_hash: str | None) -> ObservedStation:
+              indexes: ConfigIndexes | None, list_hash: str | None) -> ObservedStation:
     boot = rec.boot
     pending = book.pending_reboot
     obs = object.__new__(ObservedStation)  # `ObservedStation(...)` without its 20 frozen-field assignments

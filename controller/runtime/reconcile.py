@@ -572,8 +572,7 @@ class FleetReconciler:
         if complete and not self._security_pending(identity, rec, secrets):
             # every action accepted and read back as sent: converged, no second look needed
             if rec is not None and result.read_back is not None and not result.record_changed:
-                assert result.read_back_at is not None
-                merged = self._records[key] = merge_read_back(rec, result.read_back, result.read_back_at)
+                merged = self._records[key] = merge_read_back(rec, result.read_back)
                 self._indexes.read_back(identity, rec.configuration, merged.configuration, result.read_back)
             else:
                 self._records.pop(key, None)
@@ -664,31 +663,31 @@ class FleetReconciler:
 
     async def _pending_reservations(self, identity: str, max_age: float = 2.0) -> Sequence[PendingReservation]:
         """Pending reservations of a station, from one fleet-wide read at most every `max_age` seconds."""
+        fresh = self._fresh_reservations(identity, max_age)
+        if fresh is not None:
+            return fresh
         loop = asyncio.get_running_loop()
-        if self._reservations is None or loop.time() - self._reservations[0] > max_age:
-            if self._reservations_loading is None:  # one read serves every look waiting for it
-                self._reservations_loading = loop.create_future()
-                try:
-                    recs = await self.store.list_reservations(statuses=[ReservationStatus.ACCEPTED,
-                                                                        ReservationStatus.REQUESTED])
-                    lists: dict[str, list[PendingReservation]] = {}
-                    for r in recs:
-                        lists.setdefault(r.station.upper(), []).append(
-                            PendingReservation(r.id, r.connector_id, r.expiry))
-                    by_station = {k: tuple(v) for k, v in lists.items()}
-                    self._reservations = (loop.time(), by_station)
-                    self._reservations_loading.set_result(by_station)
-                except BaseException as exc:
-                    self._reservations_loading.set_exception(exc)
-                    self._reservations_loading.exception()  # retrieved: waiters re-raise it themselves
-                    raise
-                finally:
-                    self._reservations_loading = None
-            else:
-                table = await asyncio.shield(self._reservations_loading)
-                return table.get(identity.upper(), ())
-        assert self._reservations is not None
-        return self._reservations[1].get(identity.upper(), ())
+        loading = self._reservations_loading
+        if loading is not None:  # one read serves every look waiting for it
+            table = await asyncio.shield(loading)
+            return table.get(identity.upper(), ())
+        loading = self._reservations_loading = loop.create_future()
+        try:
+            recs = await self.store.list_reservations(statuses=[ReservationStatus.ACCEPTED,
+                                                                ReservationStatus.REQUESTED])
+            lists: dict[str, list[PendingReservation]] = {}
+            for r in recs:
+                lists.setdefault(r.station.upper(), []).append(PendingReservation(r.id, r.connector_id, r.expiry))
+            by_station = {k: tuple(v) for k, v in lists.items()}
+            self._reservations = (loop.time(), by_station)
+            loading.set_result(by_station)
+        except BaseException as exc:
+            loading.set_exception(exc)
+            loading.exception()  # retrieved: waiters re-raise it themselves
+            raise
+        finally:
+            self._reservations_loading = None
+        return by_station.get(identity.upper(), ())
 
     def _still_refused(self, desired: DesiredState, identity: str, observed: ObservedStation,
                        book: Bookkeeping) -> list[str]:

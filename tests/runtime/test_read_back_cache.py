@@ -37,7 +37,7 @@ async def test_merged_record_equals_the_store_after_the_same_read_back(tmp_path:
     await store.record_configuration("CP1", read_back, later, partial=True)  # as the applier records it
     after = await store.get_station("CP1")
     assert after is not None
-    merged = merge_read_back(before, read_back, later)
+    merged = merge_read_back(before, read_back)
     assert merged == after
     assert after.configuration_read_at == T0  # a read-back of some keys is not a full read
     assert [merged.config_value(k.key) for k in read_back] == read_back
