@@ -114,23 +114,23 @@ ROWS_PER_STATEMENT = 64
 _MULTI_ROW: dict[tuple[str, str, str, int], str] = {}  # (head, row, tail, rows) -> the statement
 
 
-def insert_rows(conn: sqlite3.Connection, head: str, row: str, rows: Sequence[Sequence[object]],
-                tail: str = "") -> None:
-    """`head + row + tail` for each of `rows`, in order, as if by executemany - but several rows to a statement
-    (`VALUES (...), (...), ...`): a fleet-wide change writes a row per station to each table, and a statement per
-    row cost a third more (its step, reset and binding) and a GIL hand-off each, with the event loop's thread
-    waiting on the other side. The rows go in chunks of `ROWS_PER_STATEMENT`, then of the powers of two below it
-    (a commit of 21 rows: 16 + 4 + 1, three statements), so a handful of statement texts serve any count. Rows
-    of one statement are inserted in their order, and a conflict with an earlier row of the same statement sees
-    that row, as with executemany."""
+def many_rows(conn: sqlite3.Connection, head: str, row: str, rows: Sequence[Sequence[object]], tail: str = "",
+              after: Sequence[object] = ()) -> int:
+    """`head + row + tail` for each of `rows` (then the parameters `after`), in order, as if by executemany - but
+    several rows to a statement (`VALUES (...), (...), ...`); the rows changed. A fleet-wide change writes a row
+    per station to each table, and a statement per row cost a third more (its step, reset and binding) and a GIL
+    hand-off each, with the event loop's thread waiting on the other side. The rows go in chunks of
+    `ROWS_PER_STATEMENT`, then of the powers of two below it (a commit of 21 rows: 16 + 4 + 1, three
+    statements), so a handful of statement texts serve any count. Rows of one statement are inserted in their
+    order, and a conflict with an earlier row of the same statement sees that row, as with executemany."""
+    changed = 0
     for n, chunks in row_chunks(len(rows)):
         sql = _MULTI_ROW.get((head, row, tail, n))
         if sql is None:
             sql = _MULTI_ROW[(head, row, tail, n)] = head + ", ".join([row] * n) + tail
-        if n == 1:
-            conn.executemany(sql, [rows[i] for i in chunks])
-        else:
-            conn.executemany(sql, [[value for r in rows[i:i + n] for value in r] for i in chunks])
+        changed += conn.executemany(sql, [[*(value for r in rows[i:i + n] for value in r), *after]
+                                          for i in chunks]).rowcount
+    return changed
 
 
 def row_chunks(count: int) -> list[tuple[int, range]]:
@@ -152,8 +152,8 @@ def row_chunks(count: int) -> list[tuple[int, range]]:
 def append_audits(conn: sqlite3.Connection, owner: str, entries: Iterable[AuditEntry]) -> None:
     """Insert audit entries in order (ids ascending in that order)."""
     rows = [(to_db_time(e.at), owner, e.station, e.git_revision, e.action, detail_json(e.detail)) for e in entries]
-    insert_rows(conn, "INSERT INTO audit_log (at, owner, station, git_revision, action, detail) VALUES ",
-                "(?, ?, ?, ?, ?, ?)", rows)
+    many_rows(conn, "INSERT INTO audit_log (at, owner, station, git_revision, action, detail) VALUES ",
+              "(?, ?, ?, ?, ?, ?)", rows)
 
 
 # A fleet-wide change audits the same detail at every station it reaches (the same phase, reason, result and
@@ -229,9 +229,9 @@ def put_state(conn: sqlite3.Connection, owner: str, key: str, value: object, at:
 
 def put_states(conn: sqlite3.Connection, owner: str, items: Iterable[tuple[str, object, datetime]]) -> None:
     """Upsert (key, value, at) items in order: of two items with the same key, the later one stays."""
-    insert_rows(conn, "INSERT INTO controller_state (owner, key, value, updated_at) VALUES ", "(?, ?, ?, ?)",
-                [(owner, key, compact_json(value), to_db_time(at)) for key, value, at in items],
-                " ON CONFLICT (owner, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at")
+    many_rows(conn, "INSERT INTO controller_state (owner, key, value, updated_at) VALUES ", "(?, ?, ?, ?)",
+              [(owner, key, compact_json(value), to_db_time(at)) for key, value, at in items],
+              " ON CONFLICT (owner, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at")
 
 
 def delete_state(conn: sqlite3.Connection, owner: str, key: str) -> None:

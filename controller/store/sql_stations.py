@@ -27,7 +27,7 @@ from controller.store.records import (
     LocalListEntry,
     StationRecord,
 )
-from controller.store.sql_ops import insert_rows, row_chunks
+from controller.store.sql_ops import many_rows
 
 
 def ensure_station(conn: sqlite3.Connection, owner: str, station: str) -> None:
@@ -78,13 +78,6 @@ def set_online(conn: sqlite3.Connection, owner: str, station: str, online: bool,
         conn.execute("UPDATE stations SET online = 0 WHERE owner = ? AND identity = ?", (owner, station))
 
 
-def record_configuration(
-    conn: sqlite3.Connection, owner: str, station: str, keys: Sequence[ConfigKey], at: str, complete: bool,
-    partial: bool = False,
-) -> None:
-    record_configurations(conn, owner, ((station, keys, at, complete, partial),))
-
-
 # station, keys, read at (db time), complete (replaces every key), partial (some keys: the last full read's time
 # stays; a fleet-wide change's read-backs, which then write no station row at all)
 ConfigRecord = tuple[str, Sequence[ConfigKey], str, bool, bool]
@@ -105,28 +98,17 @@ def record_configurations(conn: sqlite3.Connection, owner: str, records: Sequenc
         _set_read_at(conn, owner, times)
     only_partial = [station for station, _keys, _at, _complete, partial in records if partial and station not in times]
     if only_partial:  # (a station row that exists is left untouched: no page of the stations table written)
-        insert_rows(conn, "INSERT INTO stations (owner, identity) VALUES ", "(?, ?)",
-                    [(owner, station) for station in dict.fromkeys(only_partial)], " ON CONFLICT DO NOTHING")
+        many_rows(conn, "INSERT INTO stations (owner, identity) VALUES ", "(?, ?)",
+                  [(owner, station) for station in dict.fromkeys(only_partial)], " ON CONFLICT DO NOTHING")
     _upsert_keys(conn, owner, [(station, keys, at) for station, keys, at, _complete, _partial in records])
 
 
-_READ_AT_MANY: dict[int, str] = {}  # stations per statement -> the statement
-
-
 def _set_read_at(conn: sqlite3.Connection, owner: str, times: dict[str, str]) -> int:
-    """Set each station's configuration read time (station -> time), several stations to a statement (one step
-    and one GIL hand-off each, as `insert_rows`); the number of stations found."""
-    items = list(times.items())
-    found = 0
-    for n, starts in row_chunks(len(items)):
-        sql = _READ_AT_MANY.get(n)
-        if sql is None:
-            sql = _READ_AT_MANY[n] = (
-                "UPDATE stations SET config_read_at = v.column1 FROM (VALUES " + ", ".join(["(?, ?)"] * n)
-                + ") AS v WHERE stations.owner = ? AND stations.identity = v.column2")
-        found += conn.executemany(sql, [[*(x for station, at in items[i:i + n] for x in (at, station)), owner]
-                                        for i in starts]).rowcount
-    return found
+    """Set each station's configuration read time (station -> time), several stations to a statement
+    (`many_rows`); the number of stations found."""
+    return many_rows(conn, "UPDATE stations SET config_read_at = v.column1 FROM (VALUES ", "(?, ?)",
+                     [(at, station) for station, at in times.items()],
+                     ") AS v WHERE stations.owner = ? AND stations.identity = v.column2", after=(owner,))
 
 
 def _record_one_configuration(conn: sqlite3.Connection, owner: str, station: str, keys: Sequence[ConfigKey], at: str,
@@ -143,7 +125,7 @@ def _record_one_configuration(conn: sqlite3.Connection, owner: str, station: str
 
 def _upsert_keys(conn: sqlite3.Connection, owner: str,
                  reads: Iterable[tuple[str, Sequence[ConfigKey], str]]) -> None:
-    insert_rows(
+    many_rows(
         conn, "INSERT INTO station_config (owner, station, key_upper, key, value, readonly, read_at) VALUES ",
         "(?, ?, ?, ?, ?, ?, ?)",
         [(owner, station, k.upper, k.key, k.value, int(k.readonly), at) for station, keys, at in reads for k in keys],

@@ -184,14 +184,14 @@ async def test_more_rows_than_one_statement_holds_keep_their_order_and_the_later
 
 @pytest.mark.parametrize("count", [1, 2, 3, 21, 63, 64, 65, 130])
 def test_rows_go_in_order_and_in_a_few_statements_whatever_their_count(tmp_path: Path, count: int) -> None:
-    from controller.store.sql_ops import ROWS_PER_STATEMENT, insert_rows, row_chunks
+    from controller.store.sql_ops import ROWS_PER_STATEMENT, many_rows, row_chunks
 
     conn = sqlite3.connect(tmp_path / "t.db", isolation_level=None)
     conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, k TEXT UNIQUE, v INTEGER)")
     statements: list[str] = []
     conn.set_trace_callback(statements.append)
     rows = [(f"k{i % 50}", i) for i in range(count)]  # keys repeat past 50: the later row must win
-    insert_rows(conn, "INSERT INTO t (k, v) VALUES ", "(?, ?)", rows,
+    many_rows(conn, "INSERT INTO t (k, v) VALUES ", "(?, ?)", rows,
                 " ON CONFLICT (k) DO UPDATE SET v = excluded.v")
     conn.set_trace_callback(None)
     got = dict(conn.execute("SELECT k, v FROM t").fetchall())
