@@ -76,7 +76,7 @@ from _common import (
     say,
     scale_parser,
     status_kib,
-    write_atomic,
+    write_and_take,
     write_scale_repo,
 )
 
@@ -166,10 +166,8 @@ async def add_card(ctl: Controller, pool: RunnerPool, repo: Path, names: list[st
     old = ctl.desired.revision
     cpu0, t0 = time.process_time(), time.perf_counter()
     tags.append(card_tag(len(tags)))
-    write_atomic(repo / "cards" / "fleet.yaml", cards_text("fleet", tags))
+    await write_and_take(ctl, repo / "cards" / "fleet.yaml", cards_text("fleet", tags), timeout)
     deadline = loop.time() + timeout
-    while ctl.desired.revision == old and loop.time() < deadline:
-        await asyncio.sleep(0.01)
     if ctl.desired.revision == old:
         raise BenchError(f"{label}: the new revision was not taken within {timeout:g} s"
                          f" (last failure: {ctl.desired.last_failure})")

@@ -68,7 +68,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import cProfile
 import logging
 import math
@@ -79,7 +78,7 @@ import statistics
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,6 +104,7 @@ from _common import (  # also puts the repository root on sys.path
     status_kib,
     thread_cpu,
     wait_synced,
+    write_and_take,
     write_atomic,
 )
 
@@ -248,30 +248,6 @@ async def measure_floor(ctl: Controller, online: Sequence[str], concurrency: int
     return best
 
 
-@contextlib.asynccontextmanager
-async def revision_taken(ctl: Controller) -> AsyncIterator[asyncio.Event]:
-    """An event set when the controller takes a new revision: `ctl.desired.offer` wrapped (an instance
-    attribute, removed on exit; the class is untouched), so the benchmark waits without polling. Polling
-    every 10 ms through the ~0.6 s until a revision is taken cost ~10 ms of CPU counted as the controller's:
-    on this machine every wake-up of an idle event loop costs ~170-250 us of CPU (a bare asyncio or uvloop
-    loop waking from `sleep(0.01)`, measured 2026-12-07), ~60 of them per change."""
-    holder = ctl.desired
-    inner = holder.offer
-    event = asyncio.Event()
-
-    def offer(*args: Any, **kwargs: Any) -> bool:
-        taken = inner(*args, **kwargs)
-        if taken:
-            event.set()
-        return taken
-
-    holder.offer = offer  # type: ignore[method-assign]
-    try:
-        yield event
-    finally:
-        del holder.offer
-
-
 async def run_change(
     ctl: Controller, runner: Runner, repo: Path, online: Sequence[str], change: Change, timeout: float
 ) -> Change:
@@ -283,10 +259,7 @@ async def run_change(
     gc_watch = GcWatch()
     cpu0, t0 = time.process_time(), time.perf_counter()
     deadline = loop.time() + timeout
-    async with revision_taken(ctl) as taken:
-        write_atomic(repo / "profiles.yaml", profile_text(change.heartbeat))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(taken.wait(), timeout)
+    await write_and_take(ctl, repo / "profiles.yaml", profile_text(change.heartbeat), timeout)
     if ctl.desired.revision == old:
         raise BenchError(
             f"{change.label}: the controller did not take the new revision within {timeout:g} s"
@@ -426,20 +399,18 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
     # always run 2 per connection).
     per_client = MESSAGES_PER_STATION
     runs = max(2, math.ceil(args.baseline_round_trips / (per_client * len(wanted_online))))
-    base = await measure_baseline(
-        tmp, len(wanted_online), concurrency, per_client, max(args.baseline_repeat, runs), BASELINE_CALLS
-    )
+    first_runs = max(args.baseline_repeat, runs)  # (the first baselines: at least --baseline-repeat runs)
+    base = await measure_baseline(tmp, len(wanted_online), concurrency, per_client, first_runs, BASELINE_CALLS)
     say(
         f"baseline (standard asyncio loop): {base.clients} plain clients x {per_client} round trips,"
-        f" {max(args.baseline_repeat, runs)} runs: {base.cpu_per_round_trip * 1e6:.0f} us CPU per round trip",
+        f" {first_runs} runs: {base.cpu_per_round_trip * 1e6:.0f} us CPU per round trip",
         t_start,
     )
     controller_loop = eventloop.name()
     same_loop: Baseline | None = None
     if controller_loop != "asyncio":  # for information: the bare stack on the controller's loop
         same_loop = await measure_baseline(
-            tmp, len(wanted_online), concurrency, per_client, max(args.baseline_repeat, runs), BASELINE_CALLS,
-            controller_loop,
+            tmp, len(wanted_online), concurrency, per_client, first_runs, BASELINE_CALLS, controller_loop
         )
         say(f"baseline on {controller_loop} (for information): {same_loop.cpu_per_round_trip * 1e6:.0f} us CPU"
             " per round trip", t_start)

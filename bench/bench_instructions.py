@@ -44,7 +44,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import bench_fleet_change as fleet  # noqa: E402  (also puts the repository root on sys.path)
-from _common import FLEET_RUNNER, Runner, measure_baseline, wait_synced, write_atomic  # noqa: E402
+from _common import FLEET_RUNNER, Runner, measure_baseline, wait_synced, write_and_take  # noqa: E402
 
 from controller.hw.server import ServerSettings  # noqa: E402
 from controller.runtime import eventloop  # noqa: E402
@@ -82,12 +82,10 @@ async def _change(tmp: Path, n: int) -> None:
             heartbeat += 300
             text = fleet.profile_text(heartbeat)  # the benchmark's own work, before the count starts
             await asyncio.sleep(1.0)
-            old = ctl.desired.revision
             if i == 2:
                 _instrument(True)
-            write_atomic(repo / "profiles.yaml", text)
-            while ctl.desired.revision == old:
-                await asyncio.sleep(0.01)
+            if not await write_and_take(ctl, repo / "profiles.yaml", text, 900.0):
+                raise SystemExit(f"change {i + 1}: the revision was not taken")
             left = await wait_synced(ctl, names, timeout=900.0)
             if i == 2:
                 _instrument(False)
