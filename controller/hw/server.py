@@ -72,6 +72,7 @@ class ServerSettings:
     secrets_dir: Path | None = None
     limits: ConnectionLimits = dataclasses.field(default_factory=ConnectionLimits)
     call_timeout: float = 30.0
+    # a ping goes to a charger only after an interval in which nothing came from it (controller.hw.wsdirect)
     ping_interval: float | None = 60.0
     ping_timeout: float | None = 60.0
     open_timeout: float = 10.0  # slow-loris handshakes are dropped after this

@@ -22,6 +22,16 @@ queued by the protocol, no frame logging); otherwise it returns False and the ca
 handles every other case (closing, flow control) as websockets does. The frame is the one websockets
 would write (FIN, text opcode, unmasked as a server's frames are, the shortest length encoding).
 
+Keepalive: websockets pings every ``ping_interval`` whatever the connection carries. Here a ping goes out only
+after an interval in which nothing at all was heard from the charger (a frame of any kind: its messages,
+its own pings, pongs), and each wait is drawn within +-10 % of the interval. A charger that talks needs no
+probe - what it sent shows it is there - and a fleet that connected at once (a reconnect storm) would
+otherwise be pinged in the same burst every interval, for ever: with 10,000 chargers, up to ~1,500 pings
+landed in the few seconds of a fleet-wide change (measured in ``bench/bench_fleet_change.py``'s setting),
+pure overhead on top of its calls. A silent charger is still pinged, and closed (1011) when its pong does
+not come within ``ping_timeout``, as websockets does; a dead peer is found within 2.2 intervals plus the
+timeout instead of one interval plus the timeout.
+
 Flow control: websockets pauses reading when its queue of unread messages is full; here nothing is left
 unread, and ``OcppConnection`` bounds what a charger may queue (calls beyond a small queue are refused,
 floods closed). Boundary: frames in, messages out; no OCPP.
@@ -29,7 +39,9 @@ floods closed). Boundary: frames in, messages out; no OCPP.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 import struct
 from collections.abc import Callable
 from typing import Any
@@ -60,6 +72,7 @@ class DirectServerConnection(ServerConnection):
         self._early: list[str | bytes] | None = None  # (lists made only when needed: 10,000 connections)
         self._fragments: list[Frame] | None = None
         self._failing = False
+        self._heard = 0  # frames received (any kind): the keepalive pings only after an interval with none
         # What `send_text_now` checks, as websockets 17 names it; a websockets without it sends through `send`.
         self._direct_send = (all(hasattr(self, name) for name in ("paused", "send_in_progress"))
                              and all(hasattr(self.protocol, name) for name in _PROTOCOL_STATE))
@@ -90,6 +103,7 @@ class DirectServerConnection(ServerConnection):
         return True
 
     def process_event(self, event: Event) -> None:
+        self._heard += 1
         if not isinstance(event, Frame) or (event.opcode is not TEXT and event.opcode is not BINARY
                                             and event.opcode is not CONT):
             super().process_event(event)  # the handshake request; pongs (acknowledging pings)
@@ -130,6 +144,32 @@ class DirectServerConnection(ServerConnection):
             self._early.append(message)
         else:
             self._fail(CloseCode.POLICY_VIOLATION, "too many messages before the connection was set up")
+
+    async def keepalive(self) -> None:
+        """websockets' keepalive, but a ping only after a wait in which no frame came (see the module's
+        docstring); the pong is awaited as websockets does and its absence fails the connection (1011)."""
+        interval = self.ping_interval
+        assert interval is not None
+        heard = self._heard
+        try:
+            while True:
+                await asyncio.sleep(interval * random.uniform(0.9, 1.1))
+                if self._heard != heard:  # the charger spoke: it is there
+                    heard = self._heard
+                    continue
+                pong_received = await self.ping()
+                if self.ping_timeout is not None:
+                    try:
+                        async with asyncio.timeout(self.ping_timeout):
+                            await pong_received  # (connection_lost cancels this task: CancelledError)
+                    except TimeoutError:
+                        async with self.send_context():
+                            self.protocol.fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
+                        raise AssertionError(
+                            "send_context() waits for connection_lost(), which cancels keepalive()") from None
+                heard = self._heard  # (the pong counted)
+        except Exception:
+            self.logger.error("keepalive ping failed", exc_info=True)
 
     def _fail(self, code: CloseCode, reason: str) -> None:
         self._failing = True

@@ -15,6 +15,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
+from websockets.protocol import OPEN
 
 from controller.hw.connection import OcppConnection
 from controller.hw.errors import ChargerRejected
@@ -238,3 +239,79 @@ def test_no_frame_is_written_at_once_once_the_connection_is_closing() -> None:
 
     asyncio.run(with_server(handler, client, compression=None))
     assert outcome == {"first": "before", "after_close": False, "send_raised": True, "code": 1000}
+
+
+class _PingCounter(ClientConnection):
+    """A client that counts the pings it receives (and answers them, as websockets does)."""
+
+    pings = 0
+
+    def process_event(self, event: object) -> None:
+        if isinstance(event, Frame) and event.opcode is Opcode.PING:
+            self.pings += 1
+        super().process_event(event)  # type: ignore[arg-type]
+
+
+def test_keepalive_pings_only_a_charger_that_went_quiet_and_keeps_it_open() -> None:
+    """A charger that talks within every interval is never pinged; once it goes quiet it is pinged, answers,
+    and stays connected."""
+    seen: dict[str, int] = {}
+
+    async def scenario() -> None:
+        async def handler(ws: ServerConnection) -> None:
+            ws.deliver_to(lambda _message: None)
+            with contextlib.suppress(ConnectionClosed):
+                async for _ in ws:
+                    pass
+
+        async with serve(handler, "127.0.0.1", 0, create_connection=DirectServerConnection, ping_interval=0.2,
+                         ping_timeout=1.0) as server:
+            port = server.sockets[0].getsockname()[1]
+            async with connect(f"ws://127.0.0.1:{port}/", create_connection=_PingCounter,
+                               ping_interval=None) as ws:
+                assert isinstance(ws, _PingCounter)
+                for _ in range(15):  # 1.5 s, a message every 0.1 s: 7 intervals
+                    await ws.send("[2,\"1\",\"Heartbeat\",{}]")
+                    await asyncio.sleep(0.1)
+                seen["talking"] = ws.pings
+                await asyncio.sleep(1.2)  # quiet: pinged after an interval or two, answered
+                seen["quiet"] = ws.pings
+                await ws.send("still here")  # the connection is open
+                seen["open"] = int(ws.protocol.state is OPEN)
+
+    asyncio.run(scenario())
+    assert seen["talking"] == 0
+    assert seen["quiet"] >= 2
+    assert seen["open"] == 1
+
+
+def test_keepalive_closes_a_charger_that_does_not_answer_its_ping() -> None:
+    """A quiet charger that does not answer the ping (it stopped reading) is closed with 1011 once
+    `ping_timeout` passes, as websockets does."""
+    outcome: dict[str, object] = {}
+
+    async def scenario() -> None:
+        done = asyncio.Event()
+
+        async def handler(ws: ServerConnection) -> None:
+            ws.deliver_to(lambda _message: None)
+            with contextlib.suppress(ConnectionClosed):
+                async for _ in ws:
+                    pass
+            sent = ws.protocol.close_sent
+            outcome["code"] = None if sent is None else int(sent.code)
+            done.set()
+
+        async with serve(handler, "127.0.0.1", 0, create_connection=DirectServerConnection, ping_interval=0.2,
+                         ping_timeout=0.3, close_timeout=0.2) as server:
+            port = server.sockets[0].getsockname()[1]
+            async with connect(f"ws://127.0.0.1:{port}/", ping_interval=None) as ws:
+                ws.transport.pause_reading()  # reads nothing more: no pong
+                loop = asyncio.get_running_loop()
+                started = loop.time()
+                await asyncio.wait_for(done.wait(), 5.0)
+                outcome["after"] = loop.time() - started
+
+    asyncio.run(scenario())
+    assert outcome["code"] == 1011
+    assert 0.2 * 0.9 + 0.3 <= outcome["after"] < 3.0  # type: ignore[operator]
