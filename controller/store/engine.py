@@ -349,6 +349,14 @@ class Engine:
             conn.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpoint thread does it (see __init__)
             if migrate_schema:
                 migrate(conn, applied_at=self._now_text())
+            # Statement journals in memory: every job runs in a SAVEPOINT, so SQLite keeps the original of
+            # each page the job changes, and past 64 KiB it spilled them to a temporary file (created and
+            # unlinked in /var/tmp) with a pwrite per page. A fleet-wide change's commit of ~250 stations
+            # spilled megabytes: with this, 58 % fewer pwrite calls and ~30 % less writer CPU per station
+            # (10,000 stations, the change's writes alone, alternating runs). Bounded: writer jobs are small
+            # (purges go in chunks of 5,000 rows); set after the migration, whose statements may touch whole
+            # tables.
+            conn.execute("PRAGMA temp_store = MEMORY")
         except BaseException:
             conn.close()
             raise

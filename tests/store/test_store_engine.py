@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -49,6 +51,39 @@ async def test_the_write_connection_syncs_fully_in_wal_mode(tmp_path: Path) -> N
     )
     await store.close()
     assert modes == ("wal", 2)  # 2 = FULL
+
+
+def _temporary_files() -> list[str]:
+    """The files this process holds open that SQLite made as temporary ones (etilqs_*, unlinked at once)."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if "etilqs_" in target:
+                found.append(target)
+    return found
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+@async_test
+async def test_a_job_changing_many_pages_keeps_its_savepoint_journal_in_memory(tmp_path: Path) -> None:
+    """Every job runs in a SAVEPOINT, whose journal keeps the original of each page the job changes; past
+    64 KiB SQLite spills it to a temporary file (a pwrite per page) unless temp_store is MEMORY."""
+    store = await open_store(tmp_path)
+
+    def fill(conn: sqlite3.Connection) -> None:
+        conn.execute("CREATE TABLE scratch (k INTEGER PRIMARY KEY, v TEXT)")
+        conn.executemany("INSERT INTO scratch VALUES (?, ?)", ((i, "x" * 200) for i in range(2000)))
+
+    def rewrite(conn: sqlite3.Connection) -> tuple[int, list[str]]:
+        changed = conn.execute("UPDATE scratch SET v = 'y' || v").rowcount  # ~100 pages: ~400 KiB of originals
+        return changed, _temporary_files()  # (inside the job: the journal is open until the commit)
+
+    await store.engine.write(fill)
+    changed, files = await store.engine.write(rewrite)
+    await store.close()
+    assert changed == 2000
+    assert files == []
 
 
 @async_test
