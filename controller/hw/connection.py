@@ -277,6 +277,8 @@ class OcppConnection:
         self._bucket = TokenBucket(self.limits.rate_per_second, self.limits.burst)
         self._strikes = 0
         self._dispatch_task: asyncio.Task[None] | None = None
+        # the loop `run` runs on (calls ask it once, not per call: asyncio.get_running_loop is a getpid system call)
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._handling = False  # the dispatch task is running an incoming call's handler
         self._closer: asyncio.Task[None] | None = None
         self._closed = False
@@ -307,6 +309,7 @@ class OcppConnection:
     async def run(self) -> None:
         """Receive until the socket closes; then fail every outstanding call. Returns, never raises."""
         self._log.info("connected")
+        self._loop = asyncio.get_running_loop()
         self._dispatch_task = asyncio.create_task(self._dispatch_loop(), name=f"ocpp-dispatch-{self._station}")
         if isinstance(self._ws, DirectDelivery):
             self._ws.deliver_to(self._on_direct)  # from now on the iterator below only waits for the close
@@ -507,7 +510,7 @@ class OcppConnection:
         Raises ``ChargerUnavailable`` (closed, lost, timeout) or ``ChargerRejected`` (a CALLERROR).
         ``sensitive`` keeps the payload out of DEBUG logs entirely.
         """
-        loop = asyncio.get_running_loop()
+        loop = self._loop or asyncio.get_running_loop()
         # (asyncio.current_task is Python code in 3.11: asked only while a handler runs, once per call)
         if self._handling and asyncio.current_task(loop) is self._dispatch_task:
             raise RuntimeError(

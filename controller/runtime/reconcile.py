@@ -162,6 +162,8 @@ class FleetReconciler:
         self._rollout_flush: asyncio.TimerHandle | None = None
         self._rollout_written: tuple[str, int, str | None] | None = None
         self._writes: set[asyncio.Task[None]] = set()
+        # the loop `start` ran on (hot paths ask it once: asyncio.get_running_loop is a getpid system call)
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._reservations_loading: asyncio.Future[dict[str, tuple[PendingReservation, ...]]] | None = None
         self._records: dict[str, StationRecord] = {}  # last read of each station (refreshed on events)
         self._books: dict[str, Bookkeeping] = {}  # the reconciler is the only writer of bookkeeping
@@ -176,6 +178,7 @@ class FleetReconciler:
     # ------------------------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         state = await self.store.get_state("")
         self.confirmed = {k[len(CONFIRM_PREFIX):] for k in state if k.startswith(CONFIRM_PREFIX)}
         self.suspended = {k[len(SUSPEND_PREFIX):] for k in state if k.startswith(SUSPEND_PREFIX)}
@@ -367,7 +370,7 @@ class FleetReconciler:
         return sum(1 for ev in self._events.values() if ev.pending)
 
     async def _worker(self, identity: str, key: str, ev: _Wakeup) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self._loop or asyncio.get_running_loop()
         while True:
             if not ev.pending:  # (inline: a look per station per revision waits here)
                 waiter = ev.waiter = loop.create_future()
@@ -528,7 +531,8 @@ class FleetReconciler:
             plan = dataclasses.replace(plan, actions=actions)
         st.health = Health.PROGRESSING
         st.last_attempted_revision = desired.revision
-        started = asyncio.get_running_loop().time()
+        loop = self._loop or asyncio.get_running_loop()
+        started = loop.time()
         metrics = self.metrics
         applier = Applier(self.store, self.clock, revision=desired.revision, call_timeout=self.settings.call_timeout,
                           on_result=metrics.applied if metrics is not None else None, slot=slot)
@@ -549,10 +553,10 @@ class FleetReconciler:
             self._records.pop(key, None)  # the store may not hold what was read back: read it again
             result.error, result.temporary = f"store unavailable: {exc}", True
         if metrics is not None:
-            metrics.reconciled(asyncio.get_running_loop().time() - started)
+            metrics.reconciled(loop.time() - started)
         if result.temporary:
             st.last_error = result.error
-            self._retry(identity, st, waited=asyncio.get_running_loop().time() - started)
+            self._retry(identity, st, waited=loop.time() - started)
             if wave_ok and (ro := self._rollout_of(desired.revision)) is not None:
                 ro.report(identity, converged=False, failed=True, had_changes=True)
                 self._persist_rollout()
@@ -657,7 +661,7 @@ class FleetReconciler:
         """`_pending_reservations` without a coroutine while the fleet-wide read is fresh (most looks); None
         when it is not."""
         cached = self._reservations
-        if cached is None or asyncio.get_running_loop().time() - cached[0] > max_age:
+        if cached is None or (self._loop or asyncio.get_running_loop()).time() - cached[0] > max_age:
             return None
         return cached[1].get(identity.upper(), ())
 

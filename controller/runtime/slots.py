@@ -125,7 +125,9 @@ class _Waiting:
         owner = slot._owner
         release_after = owner.release_after
         if slot._held and release_after is not None:
-            loop = asyncio.get_running_loop()
+            loop = owner._loop
+            if loop is None:  # (asked once: asyncio.get_running_loop is a getpid system call each time)
+                loop = owner._loop = asyncio.get_running_loop()
             self._deadline = loop.time() + release_after
             self._open = True
             owner._watch.append(self)
@@ -172,6 +174,7 @@ class ApplySlots:
         self.given_back = 0  # slots given back by applies waiting on an unanswered call (a counter)
         self._watch: deque[_Waiting] = deque()  # open waits, oldest (earliest deadline) first
         self._timer: asyncio.TimerHandle | None = None  # armed for the oldest open wait's deadline
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop the slots serve (known at the first wait)
 
     def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
         """The oldest open wait's deadline: give back the slots of the waits past theirs, then re-arm."""

@@ -157,10 +157,15 @@ class Engine:
         self._idle_readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._all_readers: list[sqlite3.Connection] = []
         self._writes = self._commits = self._failed = self._largest = 0
+        # the loop `start` ran on, which `submit` uses while it runs (asyncio.get_running_loop is a getpid system
+        # call, and a fleet-wide change submits a write per station); once it stopped, writes from the next loop
+        # (tests run several in turn) ask theirs. One running loop at a time writes to an engine
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
         """Start the writer: create the file (0600), switch to WAL, migrate. Raises what open hit."""
+        self._loop = asyncio.get_running_loop()
         self._thread.start()
         try:
             await asyncio.wrap_future(self._ready)
@@ -213,7 +218,9 @@ class Engine:
     def submit(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
         """`write` without its coroutine: the future that resolves once the batch holding `fn` is durably
         committed (raises StoreClosed at once, as `write` does)."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        if loop is None or not loop.is_running():
+            loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         with self._lock:
             if self._closing:
