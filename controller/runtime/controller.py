@@ -86,6 +86,8 @@ class Controller:
 
     async def _on_revision(self, event: RevisionEvent) -> None:
         taken = self.desired.offer(event.result.desired, event.revision, event.result.errors)
+        if taken:
+            self.gc.surge()  # the burst of objects a revision makes (its looks) passes without young collections
         if taken and self.store is not None:  # tariff history by time: bills use the prices taken by then
             await record_revision(self.store, self.desired.desired, utc_now())
         if taken and self.reconciler is not None:
@@ -143,7 +145,7 @@ class Controller:
         self._housekeeping = asyncio.create_task(self._retention(), name="retention")
         reconciler = self.reconciler
         if reconciler is not None:  # a fleet-wide change is no time for the periodic settle's scan
-            self.gc.busy = lambda: reconciler.slots.in_use > 0
+            self.gc.busy = lambda: reconciler.slots.in_use > 0 or reconciler.queue_depth > 0
         self.gc.start()
         self.ready.set()
 

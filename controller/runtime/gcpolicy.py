@@ -35,6 +35,17 @@ youngest generation before freezing (what survived a young collection is mostly 
 among it wait for the full pass), and a periodic settle waits while the controller is applying (`busy`: an
 apply slot is held), up to `max_defer` seconds, so it runs between rollouts rather than during them.
 
+Surges: a revision enqueues a look for every station it touches, and each look holds its observed state,
+coroutines and futures until an apply slot frees up: a 10,000-station change grows the heap by ~140,000
+objects in its first half second, all alive, so the young collections of that burst (6-8 of them) scan and
+promote every one of them - 120-260 ms of CPU per change (`bench/bench_fleet_change.py` prints the time per
+generation), for objects that die by reference counting seconds later, when their look is done. From a
+revision taken until the controller is no longer busy (at most `surge_max` seconds) the young threshold is
+`surge_threshold`, so the burst passes without a collection; then the thresholds are put back and what
+survived it (the stations' new records, status and bookkeeping: long-lived) is frozen without a scan -
+collecting it first took 87-109 ms per 10,000-station change. Garbage cycles made during a surge (an
+exception's traceback, say) wait for the periodic full pass (`full_every`), which bounds them.
+
 `stop()` unfreezes and puts the thresholds back, so a stopped controller leaves the interpreter's
 collector as it found it (tests start many controllers in one process).
 
@@ -71,6 +82,10 @@ class GcSettings:
     # a periodic settle waits while the controller is busy applying (`GcPolicy.busy`), up to this many
     # seconds: out of the way of a rollout's calls, and never put off for long
     max_defer: float = 60.0
+    # allocations between young collections while a revision just taken is being applied (`GcPolicy.surge`:
+    # until the controller is no longer busy, at most `surge_max` seconds); 0: no surge
+    surge_threshold: int = 200_000
+    surge_max: float = 120.0
 
 
 # The thresholds are process-wide, and controllers may overlap in one process (tests): the interpreter's
@@ -109,6 +124,9 @@ class GcPolicy:
         self._holds_thresholds = False
         self.busy: Callable[[], bool] | None = None  # the controller is applying: periodic settles wait
         self.deferred = 0  # periodic settles that waited for the controller to be idle
+        self.surges = 0  # revisions whose applies ran with the young threshold raised (see `surge`)
+        self._surge_task: asyncio.Task[None] | None = None
+        self._surge_until = 0.0
 
     def settle(self, *, collect: bool = True) -> None:
         """Collect the youngest generation, then freeze what is alive.
@@ -124,6 +142,35 @@ class GcPolicy:
             gc.collect(0)
         gc.freeze()
         self.settles += 1
+
+    def surge(self) -> None:
+        """A revision was just taken: raise the young threshold until the controller is idle again (see the
+        module's docstring). Only while this policy holds the thresholds (it started with its own)."""
+        threshold = self.settings.surge_threshold
+        if not self._holds_thresholds or threshold <= 0:
+            return
+        young, *rest = gc.get_threshold()
+        if young < threshold:
+            gc.set_threshold(threshold, *rest)
+        self._surge_until = time.monotonic() + self.settings.surge_max
+        if self._surge_task is None:
+            self.surges += 1
+            self._surge_task = asyncio.get_running_loop().create_task(self._end_surge(), name="gc-surge")
+
+    async def _end_surge(self, step: float = 0.5) -> None:
+        try:
+            await asyncio.sleep(step)  # (the looks of the revision start)
+            while self.busy is not None and self.busy() and time.monotonic() < self._surge_until:
+                await asyncio.sleep(step)
+        finally:
+            self._surge_task = None
+            self._restore_young()
+        self.settle(collect=False)  # (what survived the burst is the fleet's new state: frozen, not scanned)
+
+    def _restore_young(self) -> None:
+        if self._holds_thresholds and _interpreter_thresholds is not None:
+            young = self.settings.young_threshold or _interpreter_thresholds[0]
+            gc.set_threshold(young, *gc.get_threshold()[1:])
 
     def full(self) -> int:
         """Unfreeze, collect everything, freeze again; returns the number of unreachable objects found."""
@@ -157,7 +204,8 @@ class GcPolicy:
         while True:
             await asyncio.sleep(self.settings.settle_every)
             waited, step = 0.0, min(1.0, self.settings.settle_every)
-            while self.busy is not None and self.busy() and waited < self.settings.max_defer:
+            while (self._surge_task is not None or (self.busy is not None and self.busy())) \
+                    and waited < self.settings.max_defer:  # (a surge ends by freezing what survived it)
                 if waited == 0.0:
                     self.deferred += 1
                 await asyncio.sleep(step)
@@ -171,6 +219,10 @@ class GcPolicy:
                 self.settle()
 
     async def stop(self) -> None:
+        if self._surge_task is not None:
+            self._surge_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._surge_task
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -194,3 +194,69 @@ def test_a_periodic_settle_waits_while_the_controller_is_busy_but_not_for_ever()
     while_busy, past_defer, idle, deferred = asyncio.run(run())
     assert while_busy == 0 and past_defer >= 1 and deferred >= 1
     assert idle >= 3  # idle again: every settle_every
+
+
+def test_a_surge_lets_a_burst_of_live_objects_pass_without_young_collections_until_idle() -> None:
+    """After a revision is taken (`surge`), the looks' burst of objects is not scanned by young collections;
+    once the controller is idle the thresholds are back and the heap settled. Without a surge, the same burst
+    runs young collections every `young_threshold` allocations."""
+    interpreter = gc.get_threshold()
+
+    async def burst(policy: GcPolicy, surge: bool) -> tuple[int, tuple[int, ...]]:
+        young = [0]
+
+        def count(phase: str, info: dict[str, int]) -> None:
+            if phase == "start" and info["generation"] == 0:
+                young[0] += 1
+
+        gc.collect()
+        if surge:
+            policy.surge()
+        gc.callbacks.append(count)
+        try:
+            kept = [Node() for _ in range(30_000)]  # alive until the "looks" are done
+        finally:
+            gc.callbacks.remove(count)
+        during = gc.get_threshold()
+        del kept
+        return young[0], during
+
+    async def run() -> tuple[int, int, tuple[int, ...], tuple[int, ...], int, int]:
+        policy = GcPolicy(GcSettings(freeze=True, settle_every=3600, full_every=3600, young_threshold=5_000,
+                                     surge_threshold=100_000, surge_max=5.0))
+        busy = [True]
+        policy.busy = lambda: busy[0]
+        policy.start()
+        try:
+            plain, _ = await burst(policy, surge=False)
+            surged, during = await burst(policy, surge=True)
+            await asyncio.sleep(0.7)  # still busy: the surge holds
+            held = gc.get_threshold()
+            settles = policy.settles
+            busy[0] = False
+            await asyncio.sleep(0.7)  # idle: thresholds back, heap settled
+            return plain, surged, during, held, policy.settles - settles, policy.surges
+        finally:
+            await policy.stop()
+
+    plain, surged, during, held, settled, surges = asyncio.run(run())
+    assert plain >= 5 and surged == 0
+    assert during[0] == held[0] == 100_000
+    assert settled == 1 and surges == 1
+    assert gc.get_threshold() == interpreter
+
+
+def test_a_surge_ends_after_surge_max_even_while_busy() -> None:
+    async def run() -> tuple[int, int]:
+        policy = GcPolicy(GcSettings(freeze=False, young_threshold=5_000, surge_threshold=100_000, surge_max=0.6))
+        policy.busy = lambda: True
+        policy.start()
+        try:
+            policy.surge()
+            raised = gc.get_threshold()[0]
+            await asyncio.sleep(1.5)
+            return raised, gc.get_threshold()[0]
+        finally:
+            await policy.stop()
+
+    assert asyncio.run(run()) == (100_000, 5_000)
