@@ -260,3 +260,39 @@ def test_a_surge_ends_after_surge_max_even_while_busy() -> None:
             await policy.stop()
 
     assert asyncio.run(run()) == (100_000, 5_000)
+
+
+def test_a_long_surge_freezes_as_it_goes_instead_of_one_long_young_collection() -> None:
+    """Past half the surge threshold of new objects, the surge freezes them (no scan): a rollout of a minute
+    never ends in one young collection of the whole threshold."""
+    async def run() -> tuple[int, int, int]:
+        policy = GcPolicy(GcSettings(freeze=True, settle_every=3600, full_every=3600, young_threshold=5_000,
+                                     surge_threshold=40_000, surge_max=10.0))
+        policy.busy = lambda: True
+        policy.start()
+        young = [0]
+
+        def count(phase: str, info: dict[str, int]) -> None:
+            if phase == "start" and info["generation"] == 0:
+                young[0] += 1
+
+        try:
+            gc.collect()
+            policy.surge()
+            settles = policy.settles
+            gc.callbacks.append(count)
+            try:
+                kept = []
+                for _ in range(6):  # 6 x 15,000 = 90,000 live objects over 3 s: past the threshold twice
+                    kept.extend(Node() for _ in range(15_000))
+                    await asyncio.sleep(0.6)
+            finally:
+                gc.callbacks.remove(count)
+            assert len(kept) == 90_000
+            return young[0], policy.settles - settles, gc.get_freeze_count()
+        finally:
+            await policy.stop()
+
+    young, settles, frozen = asyncio.run(run())
+    assert young == 0  # no young collection ran
+    assert settles >= 2 and frozen >= 60_000
