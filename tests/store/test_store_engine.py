@@ -64,7 +64,6 @@ def _temporary_files() -> list[str]:
     return found
 
 
-@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
 @async_test
 async def test_a_job_changing_many_pages_keeps_its_savepoint_journal_in_memory(tmp_path: Path) -> None:
     """Every job runs in a SAVEPOINT, whose journal keeps the original of each page the job changes; past
