@@ -33,7 +33,7 @@ every call in flight and a third of such a change's CPU at 1,000 (`bench/bench_f
 time per generation). `middle_threshold` 100 makes the interpreter's own rare; the settles collect only the
 youngest generation before freezing (what survived a young collection is mostly long-lived; garbage cycles
 among it wait for the full pass), and a periodic settle waits while the controller is applying (`busy`: an
-apply slot is held), up to `max_defer` seconds, so it runs between rollouts rather than during them.
+apply slot is held or looks are queued), up to `max_defer` seconds, so it runs between rollouts rather than during them.
 
 Surges: a revision enqueues a look for every station it touches, and each look holds its observed state,
 coroutines and futures until an apply slot frees up: a 10,000-station change grows the heap by ~140,000
