@@ -76,6 +76,9 @@ def build_metrics(ctl: Controller) -> Registry:
     reg.gauge("chargeops_apply_slots_given_back",
               "Apply slots given back so far by applies waiting on an unanswered call").set_function(
         lambda: rec.slots.given_back)
+    reg.gauge("chargeops_apply_slot_wait_seconds",
+              "How long a call goes unanswered before its apply's slot goes to the next station").set_function(
+        lambda: rec.slots.wait or 0.0)
     reg.gauge("chargeops_stations_online", "Chargers connected").set_function(
         lambda: len(ctl.central.online()) if ctl.central else 0)
     applies = reg.counter("chargeops_applies_total", "Actions sent to chargers, by action and result",

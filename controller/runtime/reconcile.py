@@ -89,8 +89,9 @@ class ReconcileSettings:
     retry_base: float = 5.0
     retry_max: float = 300.0
     call_timeout: float = 30.0
-    # an apply whose call has gone unanswered this long gives its slot to the next station (None: never);
-    # None here means a third of call_timeout (see controller/runtime/slots.py)
+    # an apply whose call has gone unanswered this long gives its slot to the next station; None: as long as
+    # the fleet's answers say a call is lost (round trip + 4 deviations), at most a third of call_timeout
+    # (see controller/runtime/slots.py)
     slot_release_after: float | None = None
 
     @property
@@ -149,7 +150,8 @@ class FleetReconciler:
         self.applied_revision: str | None = None
         self._in_force: DesiredState | None = None
         self._previous: DesiredState | None = None
-        self.slots = ApplySlots(self.settings.max_concurrent_applies, self.settings.release_after)
+        self.slots = ApplySlots(self.settings.max_concurrent_applies, self.settings.release_after,
+                                adaptive=self.settings.slot_release_after is None)
         self._wanted: dict[str, set[str]] = {}
         self._events: dict[str, _Wakeup] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}

@@ -11,6 +11,13 @@ at most the limit and a quarter are in flight: enough for the few calls a fleet 
 an overloaded controller (whose answers only look late) or a fleet of slow chargers adds at most a quarter
 more work, not a feedback loop.
 
+How long "unanswered" is: a fixed `release_after`, or (`adaptive`) the fleet's own round-trip times, as TCP
+times out a segment (RFC 6298): a smoothed round trip plus four times its mean deviation, over the answers
+to applies' calls, never under `ADAPTIVE_FLOOR_S` nor over `release_after`. Chargers answering within
+0.1-0.5 s give a slot back after ~0.7 s instead of a third of a 3-s timeout; a fleet on slow links raises it
+by itself. Waits are judged against the value in force when their deadline is checked, so deadlines stay in
+the order the waits began (one timer serves them all, see `_Waiting`).
+
 Urgent looks (a retry, a station that connected, a follow-up) take the next free slot ahead of the bulk of a
 revision: a station that lost a call is retried among the bulk, not after the last of 10,000 stations.
 """
@@ -22,6 +29,9 @@ import contextlib
 from collections import deque
 
 _TIMER_SLACK_S = 0.001  # a timer may fire this early (the event loop's clock resolution)
+# the shortest adaptive wait: below it, the controller's own event-loop lag under load would read as a charger
+# that lost the call, and slots would go round while nothing is lost
+ADAPTIVE_FLOOR_S = 0.5
 
 
 class _Gate:
@@ -109,37 +119,48 @@ class Slot:
 class _Waiting:
     """The context manager of `Slot.waiting_for_answer` (a class: it wraps every call of every apply).
 
-    No timer of its own: every wait lasts the same `release_after`, so deadlines come in the order the waits
-    begin, and one timer for the oldest open wait serves them all (`ApplySlots._watch`). A timer per call
-    (a `call_later` and a `cancel` around every call of every apply) cost more than the rest of this module."""
+    No timer of its own: every open wait is judged against the same wait in force (`ApplySlots.wait`, read
+    when the timer fires), so deadlines come in the order the waits began, and one timer for the oldest open
+    wait serves them all (`ApplySlots._watch`); a timer that fires early for a wait that grew re-arms, one
+    armed for a wait that shrank since is armed again for the new wait's deadline. A timer
+    per call (a `call_later` and a `cancel` around every call of every apply) cost more than the rest of this
+    module."""
 
-    __slots__ = ("_deadline", "_open", "_slot")
+    __slots__ = ("_began", "_open", "_slot")
 
     def __init__(self, slot: Slot) -> None:
         self._slot = slot
         self._open = False
-        self._deadline = 0.0
+        self._began = 0.0
 
     def __enter__(self) -> None:
         slot = self._slot
         owner = slot._owner
-        release_after = owner.release_after
-        if slot._held and release_after is not None:
+        wait = owner._wait
+        if slot._held and wait is not None:
             loop = owner._loop
             if loop is None:  # (asked once: asyncio.get_running_loop is a getpid system call each time)
                 loop = owner._loop = asyncio.get_running_loop()
-            self._deadline = loop.time() + release_after
+            self._began = began = loop.time()
             self._open = True
             owner._watch.append(self)
-            if owner._timer is None:
-                owner._timer = loop.call_at(self._deadline, owner._expire, loop)
+            deadline = began + wait
+            timer = owner._timer
+            if timer is None or owner._timer_at > deadline + _TIMER_SLACK_S:  # none, or armed for a longer wait
+                if timer is not None:
+                    timer.cancel()
+                owner._arm(loop, deadline)
 
-    def __exit__(self, *exc: object) -> None:
-        if self._open:
-            self._open = False
-            watch = self._slot._owner._watch
-            while watch and not watch[0]._open:  # waits mostly end in the order they began: keep it short
-                watch.popleft()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if self._began:
+            owner = self._slot._owner
+            if exc_type is None and owner.adaptive and owner._loop is not None:  # answered (late ones too)
+                owner.answered(owner._loop.time() - self._began)
+            if self._open:
+                self._open = False
+                watch = owner._watch
+                while watch and not watch[0]._open:  # waits mostly end in the order they began: keep it short
+                    watch.popleft()
 
 
 class _Hold:
@@ -163,28 +184,55 @@ class _Hold:
 
 
 class ApplySlots:
-    def __init__(self, limit: int, release_after: float | None) -> None:
+    def __init__(self, limit: int, release_after: float | None, *, adaptive: bool = False) -> None:
         if limit < 1:
             raise ValueError(f"the limit on concurrent applies must be at least 1, got {limit}")
         self.limit = limit
-        self.release_after = release_after
+        self.release_after = release_after  # the wait before a slot goes (adaptive: the longest it may be)
+        self.adaptive = adaptive and release_after is not None
+        self._srtt = 0.0  # smoothed round trip of answered calls (0: none yet)
+        self._rttvar = 0.0  # its smoothed mean deviation
+        self._wait = release_after  # the wait in force
         self._work = _Gate(limit)
         self.spare = max(1, limit // 4)  # slots that applies waiting on an unanswered call may leave behind
         self.stragglers = 0  # applies in flight that gave their slot back
         self.given_back = 0  # slots given back by applies waiting on an unanswered call (a counter)
         self._watch: deque[_Waiting] = deque()  # open waits, oldest (earliest deadline) first
         self._timer: asyncio.TimerHandle | None = None  # armed for the oldest open wait's deadline
+        self._timer_at = 0.0  # when it fires (the adaptive wait may have shrunk since it was armed)
         self._loop: asyncio.AbstractEventLoop | None = None  # the loop the slots serve (known at the first wait)
+
+    @property
+    def wait(self) -> float | None:
+        """How long a call goes unanswered before its apply's slot goes to the next station (None: never)."""
+        return self._wait
+
+    def answered(self, seconds: float) -> None:
+        """A call answered after `seconds`: the adaptive wait follows (RFC 6298's estimator, its gains 1/8
+        and 1/4, its RTO = SRTT + 4 x RTTVAR)."""
+        if self._srtt == 0.0:
+            self._srtt, self._rttvar = seconds, seconds / 2
+        else:
+            self._rttvar += (abs(self._srtt - seconds) - self._rttvar) * 0.25
+            self._srtt += (seconds - self._srtt) * 0.125
+        ceiling = self.release_after
+        if self.adaptive and ceiling is not None:  # (a fixed wait keeps the estimate only)
+            self._wait = min(ceiling, max(ADAPTIVE_FLOOR_S, self._srtt + 4 * self._rttvar))
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
+        self._timer = loop.call_at(deadline, self._expire, loop)
+        self._timer_at = deadline
 
     def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
         """The oldest open wait's deadline: give back the slots of the waits past theirs, then re-arm."""
         self._timer = None
-        watch, now = self._watch, loop.time()
+        watch, now, wait = self._watch, loop.time(), self._wait or 0.0
         while watch:
             waiting = watch[0]
             if waiting._open:
-                if waiting._deadline > now + _TIMER_SLACK_S:
-                    self._timer = loop.call_at(waiting._deadline, self._expire, loop)
+                deadline = waiting._began + wait
+                if deadline > now + _TIMER_SLACK_S:
+                    self._arm(loop, deadline)
                     return
                 waiting._open = False
                 waiting._slot._given_back_waiting()

@@ -160,3 +160,70 @@ async def test_a_slot_taken_without_waiting_only_when_one_is_free_and_nobody_wai
     slots.give_back(await bulk)
     slots.give_back(got)
     assert slots.in_use == 0 and slots.take_now() is not None
+
+
+def test_the_adaptive_wait_follows_the_answers_as_tcp_follows_round_trips() -> None:
+    slots = ApplySlots(4, release_after=3.0, adaptive=True)
+    assert slots.wait == 3.0  # nothing answered yet: the ceiling
+    slots.answered(0.2)  # first sample: SRTT 0.2, RTTVAR 0.1 -> 0.6
+    assert slots.wait == pytest.approx(0.6)
+    slots.answered(0.4)  # RTTVAR 0.1 + (0.2 - 0.1) / 4 = 0.125, SRTT 0.2 + 0.2 / 8 = 0.225 -> 0.725
+    assert slots.wait == pytest.approx(0.725)
+    for _ in range(50):
+        slots.answered(0.01)  # a fast fleet: never below the floor
+    assert slots.wait == pytest.approx(0.5)
+    for _ in range(60):
+        slots.answered(2.0)  # a steady slow one: its round trip
+    assert slots.wait == pytest.approx(2.0, abs=0.01)
+    for i in range(20):
+        slots.answered(1.0 + 2.0 * (i % 2))  # a slow and unsteady one: never above the ceiling
+    assert slots.wait == pytest.approx(3.0)
+    fixed = ApplySlots(4, release_after=3.0)
+    fixed.answered(0.2)
+    assert fixed.wait == 3.0
+
+
+@async_test
+async def test_an_adaptive_slot_goes_once_a_call_is_late_for_this_fleet_not_after_the_fixed_time() -> None:
+    slots = ApplySlots(1, release_after=3.0, adaptive=True)
+    await applies(slots, *((f"quick {i}", 0.01) for i in range(5)))  # answered: the wait comes down to 0.5 s
+    assert slots.wait == pytest.approx(0.5) and slots.given_back == 0
+    order = await applies(slots, ("lost", 1.2), ("next", 0.01))
+    assert order == ["lost start", "next start", "next end (slot held: True)", "lost end (slot held: False)"]
+    assert slots.given_back == 1
+    assert slots.wait > 0.5  # the late answer counts: the fleet looks slower now
+
+
+@async_test
+async def test_calls_that_fail_do_not_move_the_adaptive_wait() -> None:
+    slots = ApplySlots(1, release_after=3.0, adaptive=True)
+    async with slots.hold() as slot:
+        for _ in range(3):
+            with pytest.raises(TimeoutError), slot.waiting_for_answer():
+                await asyncio.sleep(0.01)
+                raise TimeoutError
+    assert slots.wait == 3.0
+
+
+@async_test
+async def test_an_open_wait_is_judged_against_the_wait_in_force_when_it_grows() -> None:
+    slots = ApplySlots(2, release_after=2.0, adaptive=True)
+    for _ in range(5):
+        slots.answered(0.01)  # 0.5 s in force: the timer of the next wait is armed for 0.5 s
+    go = asyncio.Event()
+
+    async def apply() -> None:
+        async with slots.hold() as slot:
+            with slot.waiting_for_answer():
+                await go.wait()
+
+    waiting = asyncio.create_task(apply())
+    await asyncio.sleep(0.1)
+    for _ in range(5):
+        slots.answered(1.5)  # the fleet slowed down meanwhile: the wait grows past 1.5 s
+    assert slots.wait > 1.5
+    await asyncio.sleep(0.6)  # past the 0.5 s the timer was armed for, not past the wait in force
+    assert slots.given_back == 0 and slots.in_use == 1
+    go.set()
+    await waiting
+    assert slots.in_use == 0 and not slots._watch
