@@ -296,3 +296,39 @@ def test_a_long_surge_freezes_as_it_goes_instead_of_one_long_young_collection() 
     young, settles, frozen = asyncio.run(run())
     assert young == 0  # no young collection ran
     assert settles >= 2 and frozen >= 60_000
+
+
+
+def test_a_periodic_settle_that_waited_its_longest_during_a_surge_freezes_without_a_scan() -> None:
+    """A rollout outlasting `max_defer` (a 10,000-station change over slow links takes about a minute): the
+    settle that runs then finds the surge's young objects (up to half the surge threshold) and freezes them
+    without scanning; a young collection of them stalled the event loop 196 ms in such a change."""
+    async def run() -> tuple[int, int, int]:
+        policy = GcPolicy(GcSettings(freeze=True, settle_every=0.2, max_defer=0.4, full_every=3600,
+                                     young_threshold=5_000, surge_threshold=100_000, surge_max=10.0))
+        policy.busy = lambda: True
+        policy.start()
+        young = [0]
+
+        def count(phase: str, info: dict[str, int]) -> None:
+            if phase == "start" and info["generation"] == 0:
+                young[0] += 1
+
+        try:
+            gc.collect()
+            policy.surge()
+            settles, deferred = policy.settles, policy.deferred
+            gc.callbacks.append(count)
+            try:
+                kept = [Node() for _ in range(30_000)]  # under half the surge threshold: the surge keeps them
+                await asyncio.sleep(1.5)  # the periodic settle gives up waiting at least once
+            finally:
+                gc.callbacks.remove(count)
+            assert len(kept) == 30_000 and policy.deferred > deferred
+            return young[0], policy.settles - settles, gc.get_freeze_count()
+        finally:
+            await policy.stop()
+
+    young, settles, frozen = asyncio.run(run())
+    assert settles >= 1 and frozen >= 30_000
+    assert young == 0
