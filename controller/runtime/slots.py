@@ -210,14 +210,16 @@ class ApplySlots:
     def answered(self, seconds: float) -> None:
         """A call answered after `seconds`: the adaptive wait follows (RFC 6298's estimator, its gains 1/8
         and 1/4, its RTO = SRTT + 4 x RTTVAR)."""
-        if self._srtt == 0.0:
+        srtt = self._srtt  # (no abs/min/max calls: this runs for every answered call of every apply)
+        if srtt == 0.0:
             self._srtt, self._rttvar = seconds, seconds / 2
         else:
-            self._rttvar += (abs(self._srtt - seconds) - self._rttvar) * 0.25
-            self._srtt += (seconds - self._srtt) * 0.125
+            self._rttvar += ((srtt - seconds if srtt > seconds else seconds - srtt) - self._rttvar) * 0.25
+            self._srtt = srtt + (seconds - srtt) * 0.125
         ceiling = self.release_after
         if self.adaptive and ceiling is not None:  # (a fixed wait keeps the estimate only)
-            self._wait = min(ceiling, max(ADAPTIVE_FLOOR_S, self._srtt + 4 * self._rttvar))
+            rto = self._srtt + 4 * self._rttvar
+            self._wait = ceiling if rto > ceiling else ADAPTIVE_FLOOR_S if rto < ADAPTIVE_FLOOR_S else rto
 
     def _arm(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
         self._timer = loop.call_at(deadline, self._expire, loop)
