@@ -418,18 +418,19 @@ def test_an_apply_waiting_on_an_unanswered_call_gives_its_slot_to_the_next_stati
 
 def test_by_default_a_slot_goes_once_a_call_is_late_for_this_fleet(tmp_path: Path) -> None:
     """The default wait follows the fleet's answers (controller/runtime/slots.py): the chargers answered their
-    first calls at once, so an apply sitting 1.5 s on a ChangeConfiguration gives its slot away after half a
-    second, not after a third of the 6 s timeout (2 s, longer than the wait itself): with one slot, the two
-    waits overlap and both stations converge in about 1.5 s, not 3 s."""
+    first calls at once, so an apply sitting 2.5 s on a ChangeConfiguration gives its slot away after half a
+    second (well under 1.5 s even on a loaded machine), not after a third of the 12 s timeout (4 s, longer
+    than the wait itself): with one slot, the two waits overlap and both stations converge in about 3 s, not
+    5 s."""
     v1 = desired_of(*fleet_repo(300))
-    settings = ReconcileSettings(max_concurrent_applies=1, call_timeout=6.0, retry_base=5.0)
+    settings = ReconcileSettings(max_concurrent_applies=1, call_timeout=12.0, retry_base=5.0)
 
     async def scenario() -> None:
         async with csms(tmp_path, v1, reconcile=settings) as h, h.charger("A-1") as a1, h.charger("A-2") as a2:
             await wait_until(lambda: synced(h, v1.revision, "A-1", "A-2"), 10, "v1 synced")
-            assert h.reconciler.slots.wait == 0.5
-            took = await late_change(h, (a1, a2), late=1.5)
-            assert took < 2.6, f"the waits did not overlap: {took:.2f} s"
+            assert h.reconciler.slots.wait is not None and h.reconciler.slots.wait < 1.5
+            took = await late_change(h, (a1, a2), late=2.5)
+            assert took < 4.5, f"the waits did not overlap: {took:.2f} s"
             assert h.reconciler.slots.given_back == 1
 
     run(scenario(), timeout=40)

@@ -4,8 +4,10 @@ among them are still found by the periodic full pass, and stopping leaves nothin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import weakref
+from collections.abc import Iterator
 
 from controller.runtime.gcpolicy import GcPolicy, GcSettings
 
@@ -13,6 +15,22 @@ from controller.runtime.gcpolicy import GcPolicy, GcSettings
 class Node:
     def __init__(self) -> None:
         self.other: Node | None = None
+
+
+@contextlib.contextmanager
+def young_collections() -> Iterator[list[int]]:
+    """Counts the young-generation collections that start inside the block (in the list's one item)."""
+    young = [0]
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and info["generation"] == 0:
+            young[0] += 1
+
+    gc.callbacks.append(count)
+    try:
+        yield young
+    finally:
+        gc.callbacks.remove(count)
 
 
 def _cycle() -> Node:
@@ -92,20 +110,10 @@ def test_young_collections_run_every_young_threshold_allocations_while_the_polic
         policy.start()
         try:
             in_force = gc.get_threshold()
-            young = [0]
-
-            def count(phase: str, info: dict[str, int]) -> None:
-                if phase == "start" and info["generation"] == 0:
-                    young[0] += 1
-
-            gc.callbacks.append(count)
-            try:
-                gc.collect()
-                young[0] = 0
+            gc.collect()
+            with young_collections() as young:
                 kept = [Node() for _ in range(20_000)]  # 20,000 tracked allocations that stay alive
-                runs = young[0]
-            finally:
-                gc.callbacks.remove(count)
+            runs = young[0]
             assert len(kept) == 20_000
             return in_force, runs, 20_000 // 700
         finally:
@@ -203,20 +211,11 @@ def test_a_surge_lets_a_burst_of_live_objects_pass_without_young_collections_unt
     interpreter = gc.get_threshold()
 
     async def burst(policy: GcPolicy, surge: bool) -> tuple[int, tuple[int, ...]]:
-        young = [0]
-
-        def count(phase: str, info: dict[str, int]) -> None:
-            if phase == "start" and info["generation"] == 0:
-                young[0] += 1
-
         gc.collect()
         if surge:
             policy.surge()
-        gc.callbacks.append(count)
-        try:
+        with young_collections() as young:
             kept = [Node() for _ in range(30_000)]  # alive until the "looks" are done
-        finally:
-            gc.callbacks.remove(count)
         during = gc.get_threshold()
         del kept
         return young[0], during
@@ -270,24 +269,15 @@ def test_a_long_surge_freezes_as_it_goes_instead_of_one_long_young_collection() 
                                      surge_threshold=40_000, surge_max=10.0))
         policy.busy = lambda: True
         policy.start()
-        young = [0]
-
-        def count(phase: str, info: dict[str, int]) -> None:
-            if phase == "start" and info["generation"] == 0:
-                young[0] += 1
-
         try:
             gc.collect()
             policy.surge()
             settles = policy.settles
-            gc.callbacks.append(count)
-            try:
+            with young_collections() as young:
                 kept = []
                 for _ in range(6):  # 6 x 15,000 = 90,000 live objects over 3 s: past the threshold twice
                     kept.extend(Node() for _ in range(15_000))
                     await asyncio.sleep(0.6)
-            finally:
-                gc.callbacks.remove(count)
             assert len(kept) == 90_000
             return young[0], policy.settles - settles, gc.get_freeze_count()
         finally:
@@ -296,7 +286,6 @@ def test_a_long_surge_freezes_as_it_goes_instead_of_one_long_young_collection() 
     young, settles, frozen = asyncio.run(run())
     assert young == 0  # no young collection ran
     assert settles >= 2 and frozen >= 60_000
-
 
 
 def test_a_periodic_settle_that_waited_its_longest_during_a_surge_freezes_without_a_scan() -> None:
@@ -308,22 +297,13 @@ def test_a_periodic_settle_that_waited_its_longest_during_a_surge_freezes_withou
                                      young_threshold=5_000, surge_threshold=100_000, surge_max=10.0))
         policy.busy = lambda: True
         policy.start()
-        young = [0]
-
-        def count(phase: str, info: dict[str, int]) -> None:
-            if phase == "start" and info["generation"] == 0:
-                young[0] += 1
-
         try:
             gc.collect()
             policy.surge()
             settles, deferred = policy.settles, policy.deferred
-            gc.callbacks.append(count)
-            try:
+            with young_collections() as young:
                 kept = [Node() for _ in range(30_000)]  # under half the surge threshold: the surge keeps them
                 await asyncio.sleep(1.5)  # the periodic settle gives up waiting at least once
-            finally:
-                gc.callbacks.remove(count)
             assert len(kept) == 30_000 and policy.deferred > deferred
             return young[0], policy.settles - settles, gc.get_freeze_count()
         finally:
