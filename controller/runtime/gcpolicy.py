@@ -106,7 +106,13 @@ def _hold_thresholds(young: int, middle: int) -> None:
     _threshold_holders += 1
     assert _interpreter_thresholds is not None
     interpreter = _interpreter_thresholds
-    gc.set_threshold(young or interpreter[0], middle or interpreter[1], *interpreter[2:])
+    gc.set_threshold(_young_in_force(young), middle or interpreter[1], *interpreter[2:])
+
+
+def _young_in_force(young: int) -> int:
+    """The young threshold a running policy sets: its own, or (0) the interpreter's."""
+    assert _interpreter_thresholds is not None
+    return young or _interpreter_thresholds[0]
 
 
 def _release_thresholds() -> None:
@@ -175,9 +181,8 @@ class GcPolicy:
         self.settle(collect=False)  # (what survived the burst is the fleet's new state: frozen, not scanned)
 
     def _restore_young(self) -> None:
-        if self._holds_thresholds and _interpreter_thresholds is not None:
-            young = self.settings.young_threshold or _interpreter_thresholds[0]
-            gc.set_threshold(young, *gc.get_threshold()[1:])
+        if self._holds_thresholds:
+            gc.set_threshold(_young_in_force(self.settings.young_threshold), *gc.get_threshold()[1:])
 
     def full(self) -> int:
         """Unfreeze, collect everything, freeze again; returns the number of unreachable objects found."""
