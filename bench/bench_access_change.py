@@ -166,8 +166,8 @@ async def add_card(ctl: Controller, pool: RunnerPool, repo: Path, names: list[st
     old = ctl.desired.revision
     cpu0, t0 = time.process_time(), time.perf_counter()
     tags.append(card_tag(len(tags)))
+    deadline = loop.time() + timeout  # (the revision's taking and the sync share the timeout, as before)
     await write_and_take(ctl, repo / "cards" / "fleet.yaml", cards_text("fleet", tags), timeout)
-    deadline = loop.time() + timeout
     if ctl.desired.revision == old:
         raise BenchError(f"{label}: the new revision was not taken within {timeout:g} s"
                          f" (last failure: {ctl.desired.last_failure})")

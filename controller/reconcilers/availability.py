@@ -63,7 +63,7 @@ def station_inoperative(observed: ObservedStation, reason: str) -> Part:
 def plan(eff: EffectiveStation, observed: ObservedStation) -> Part:
     if not eff.operative:
         return station_inoperative(observed, "the station is not activated: made inoperative "
-                                                      "(connector 0, persists across reboots)")
+                                             "(connector 0, persists across reboots)")
     out = Part()
     # Connector 0 re-opens a station left inoperative as a whole; not when every EVSE is meant to be
     # inoperative anyway (a charger may then report connector 0 Unavailable too: that is no reason to loop).

@@ -52,11 +52,10 @@ class ApplyResult:
     temporary: bool = False  # the error is temporary (retry with backoff)
     refused: list[str] = dataclasses.field(default_factory=list)  # permanent refusals (stall)
     stopped_at: str | None = None  # phase that failed
-    # The configuration read back (and when), so the caller can update its copy of the station's record
-    # without reading it again; `record_changed`: something else in the record was written (local list,
-    # pending key), so the caller must read it again.
+    # The configuration read back, so the caller can update its copy of the station's record without reading
+    # it again; `record_changed`: something else in the record was written (local list, pending key), so the
+    # caller must read it again.
     read_back: tuple[ConfigKey, ...] | None = None
-    read_back_at: dt.datetime | None = None
     record_changed: bool = False
 
     @property
@@ -183,7 +182,6 @@ class Applier:
             for k in p.get("key") or ():
                 book.unconfirmed.pop(str(k).upper(), None)  # read back (whatever it says)
             result.read_back = keys if result.read_back is None else (*result.read_back, *keys)
-            result.read_back_at = now
             differs = [k.key for k in keys if k.upper in book.applied
                        and not values_equal(lookup(k.key), k.value or "", book.applied[k.upper])]
             if differs:  # accepted but not what we sent: not converged, the next look plans it again
