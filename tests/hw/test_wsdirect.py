@@ -14,7 +14,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
-from websockets.frames import Frame, Opcode
+from websockets.frames import Frame, Opcode, apply_mask
 from websockets.protocol import OPEN
 
 from controller.hw.connection import OcppConnection
@@ -315,3 +315,104 @@ def test_keepalive_closes_a_charger_that_does_not_answer_its_ping() -> None:
     asyncio.run(scenario())
     assert outcome["code"] == 1011
     assert 0.2 * 0.9 + 0.3 <= outcome["after"] < 3.0  # type: ignore[operator]
+
+
+def _masked(opcode: Opcode, data: bytes, *, fin: bool = True, rsv1: bool = False) -> bytes:
+    raw = Frame(opcode, data, fin=fin).serialize(mask=True, extensions=[])
+    return bytes((raw[0] | 0x40,)) + raw[1:] if rsv1 else raw  # (websockets will not serialise a reserved bit)
+
+
+def _unmasked_text(data: bytes) -> bytes:
+    return Frame(Opcode.TEXT, data).serialize(mask=False, extensions=[])
+
+
+def _read_whole_frames(chunks: list[bytes], *, max_size: int = 2**20) -> tuple[list[str | bytes], int, int | None]:
+    """What the server's sink received from a client writing `chunks`, how many it read itself, and the close
+    code the client saw (None when still open)."""
+    received: list[str | bytes] = []
+    server_conn: list[DirectServerConnection] = []
+    outcome: dict[str, int | None] = {}
+
+    async def handler(ws: ServerConnection) -> None:
+        assert isinstance(ws, DirectServerConnection)
+        server_conn.append(ws)
+        ws.deliver_to(received.append)
+        with contextlib.suppress(ConnectionClosed):
+            async for _ in ws:
+                raise AssertionError("a message reached the iterator")
+
+    async def scenario() -> None:
+        async with serve(handler, "127.0.0.1", 0, create_connection=DirectServerConnection, compression=None,
+                         max_size=max_size) as server:
+            port = server.sockets[0].getsockname()[1]
+            ws = await connect(f"ws://127.0.0.1:{port}/", compression=None)
+            await until(lambda: bool(server_conn))
+            for chunk in chunks:  # written as they are: a TCP segment each, on loopback read in one piece
+                ws.transport.write(chunk)
+                await asyncio.sleep(0.05)
+            with contextlib.suppress(ConnectionClosed, TimeoutError):
+                await asyncio.wait_for(ws.recv(), 0.3)  # the server sends nothing unless it closes
+            outcome["code"] = ws.close_code
+            await ws.close()
+
+    asyncio.run(scenario())
+    return received, server_conn[0].read_directly, outcome["code"]
+
+
+def test_whole_text_frames_in_one_segment_are_read_directly_in_order() -> None:
+    texts = ['[2,"a","Heartbeat",{}]', "é" * 100, "x" * 300, ""]  # 7-bit, 16-bit lengths, multi-byte, empty
+    received, direct, code = _read_whole_frames([b"".join(_masked(Opcode.TEXT, t.encode()) for t in texts)])
+    assert received == texts
+    assert direct == 4
+    assert code is None
+
+
+def test_a_frame_split_across_segments_goes_through_websockets_and_the_next_is_read_directly() -> None:
+    # The first frame's mask looks like a frame header of its own (0x81, masked, length 5, and what follows
+    # unmasks to valid UTF-8): after its first two bytes websockets' parser is midway through it with nothing
+    # buffered, and must be the one to read on.
+    mask = b"\x81\x85\x00\x00"
+    body = b"one" * 40
+    first = bytes((0x81, 0x80 | len(body))) + mask + apply_mask(body, mask)
+    second, third = _masked(Opcode.TEXT, b"two"), _masked(Opcode.TEXT, b"3")
+    chunks = [first[:2], first[2:], first[:3], first[3:] + second[:5], second[5:], third]
+    received, direct, code = _read_whole_frames(chunks)
+    assert received == ["one" * 40, "one" * 40, "two", "3"]
+    assert direct == 1  # only the last came whole, with the parser between frames
+    assert code is None
+
+
+def test_control_frames_binary_and_fragments_between_whole_frames_keep_their_order() -> None:
+    chunk = b"".join([
+        _masked(Opcode.TEXT, b"a"), _masked(Opcode.PING, b"p"), _masked(Opcode.TEXT, b"b"),
+        _masked(Opcode.BINARY, b"\x00"), _masked(Opcode.TEXT, b"c1", fin=False), _masked(Opcode.CONT, b"c2"),
+        _masked(Opcode.TEXT, b"d"),
+    ])
+    received, direct, code = _read_whole_frames([chunk, _masked(Opcode.TEXT, b"e")])
+    assert received == ["a", "b", b"\x00", "c1c2", "d", "e"]
+    assert direct == 2  # "a" and "e": after the ping, the rest of that segment is websockets' to parse
+    assert code is None
+
+
+def test_an_oversized_frame_read_whole_is_refused_as_websockets_refuses_it() -> None:
+    received, direct, code = _read_whole_frames([_masked(Opcode.TEXT, b"ok"), _masked(Opcode.TEXT, b"y" * 2000)],
+                                                max_size=1000)
+    assert received == ["ok"]
+    assert direct == 1
+    assert code == 1009
+
+
+def test_an_unmasked_or_reserved_bit_frame_from_a_client_is_a_protocol_error() -> None:
+    for bad in (_unmasked_text(b"no mask"), _masked(Opcode.TEXT, b"rsv", rsv1=True)):
+        received, direct, code = _read_whole_frames([_masked(Opcode.TEXT, b"ok") + bad + _masked(Opcode.TEXT, b"no")])
+        assert received == ["ok"]
+        assert direct == 1
+        assert code == 1002
+
+
+def test_invalid_utf8_after_a_whole_frame_in_the_same_segment_closes_with_1007() -> None:
+    chunk = _masked(Opcode.TEXT, b"fine") + _masked(Opcode.TEXT, b"\xc3\x28 bad") + _masked(Opcode.TEXT, b"never")
+    received, direct, code = _read_whole_frames([chunk])
+    assert received == ["fine"]
+    assert direct == 1
+    assert code == 1007
