@@ -672,7 +672,7 @@ class FleetReconciler:
         fresh = self._fresh_reservations(identity, max_age)
         if fresh is not None:
             return fresh
-        loop = asyncio.get_running_loop()
+        loop = self._loop or asyncio.get_running_loop()
         loading = self._reservations_loading
         if loading is not None:  # one read serves every look waiting for it
             table = await asyncio.shield(loading)

@@ -37,11 +37,12 @@ ADAPTIVE_FLOOR_S = 0.5
 class _Gate:
     """A semaphore whose urgent waiters go first (FIFO within each class)."""
 
-    __slots__ = ("_free", "_waiters")
+    __slots__ = ("_free", "_loop", "_waiters")
 
     def __init__(self, value: int) -> None:
         self._free = value
         self._waiters: tuple[deque[asyncio.Future[None]], deque[asyncio.Future[None]]] = (deque(), deque())
+        self._loop: asyncio.AbstractEventLoop | None = None  # asked once: `get_running_loop` is a getpid call
 
     def try_acquire(self) -> bool:
         """Take a slot if one is free and nobody waits (no coroutine: most acquisitions)."""
@@ -54,7 +55,10 @@ class _Gate:
         if self.try_acquire():
             return
         queue = self._waiters[0 if urgent else 1]
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = self._loop
+        if loop is None or not loop.is_running():  # (the first wait, or a gate used again on a new loop)
+            loop = self._loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
         queue.append(fut)
         try:
             await fut
