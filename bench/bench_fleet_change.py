@@ -356,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--drop-percent", type=float, default=2.0, help="calls lost with latency on")
     ap.add_argument("--rtt-min", type=float, default=0.1)
     ap.add_argument("--rtt-max", type=float, default=0.5)
-    ap.add_argument("--cpu-changes", type=int, default=4,
+    ap.add_argument("--cpu-changes", type=int, default=6,
                     help="changes without latency, each after a baseline run of its own (median ratio judged)")
     ap.add_argument("--baseline-repeat", type=int, default=3)
     ap.add_argument("--baseline-round-trips", type=int, default=6_000,
