@@ -321,10 +321,12 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
         tables0 = table_sizes(db)
         stop = asyncio.Event()
         sampler = asyncio.create_task(sample(ctl, samples, stop))
+        ctl.store.engine.slowest_commit(reset=True)
         cpu0 = time.process_time()
         with LoopLag() as lag:
             w = await window(pool, args, args.seconds)
         cpu = time.process_time() - cpu0
+        slowest = ctl.store.engine.slowest_commit(reset=True)
         stop.set()
         await sampler
         ck1 = checkpoint(db)
@@ -373,10 +375,16 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
     table.add("database growth per fleet day (extrapolated)", f"{growth_day / MIB:,.0f} MiB/day", "",
               f"({(size1 - size0) / 1024:,.0f} KiB in {fleet_seconds:g} fleet s)")
     table.add("event loop lateness in the window (100 ms timer)", lag.line())
+    if slowest is not None:  # what a durable answer waited for, at worst (a StopTransaction waits for its commit)
+        table.add("slowest store commit in the window", f"{slowest.seconds * 1e3:,.0f} ms",
+                  "", f"COMMIT {slowest.commit_seconds * 1e3:,.0f} ms, {slowest.jobs} jobs"
+                  f"{', during a WAL checkpoint' if slowest.during_checkpoint else ''}")
     table.add("controller CPU in the window", f"{cpu:.1f} s ({cpu / args.seconds * 100:.0f} % of a core)")
     table.add("controller RSS at the end of the window", f"{rss / 1024:.0f} MiB")
     table.print()
     print(f"\n  database growth in the window by table / index: {growth_lines(tables0, tables1)}")
+    if slowest is not None:
+        print("  slowest store commit's jobs: " + ", ".join(f"{name} {count}" for name, count in slowest.kinds[:8]))
     errs = ", ".join(f"{k} {v}" for k, v in w.errors.most_common(8))
     base_errs = ", ".join(f"{k} {v}" for k, v in base.errors.most_common(8))
     print(f"  charger-side failures: controller {errs or 'none'}; baseline {base_errs or 'none'}")

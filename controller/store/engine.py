@@ -43,6 +43,8 @@ import os
 import queue
 import sqlite3
 import threading
+import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future as ThreadFuture
 from concurrent.futures import ThreadPoolExecutor
@@ -50,7 +52,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from controller.store.errors import StoreClosed, StoreError, StoreUnavailable
-from controller.store.records import WriterStats
+from controller.store.records import CommitTiming, WriterStats
 from controller.store.schema import migrate
 
 log = logging.getLogger("chargeops.store")
@@ -96,6 +98,16 @@ class _Job:
         self.fn = fn
         self.loop = loop
         self.future = future
+
+
+def _kinds(batch: list[_Job]) -> tuple[tuple[str, int], ...]:
+    """What wrote the jobs of a batch (a function's name, or a callable object's class), counted."""
+    names: Counter[str] = Counter()
+    for job in batch:
+        fn: Any = job.fn
+        fn = getattr(fn, "func", fn)  # (a functools.partial: the function it binds)
+        names[getattr(fn, "__name__", None) or type(fn).__name__] += 1
+    return tuple(names.most_common())
 
 
 def _settle_all(outcomes: list[tuple[_Job, bool, Any]]) -> None:
@@ -157,6 +169,9 @@ class Engine:
         self._idle_readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._all_readers: list[sqlite3.Connection] = []
         self._writes = self._commits = self._failed = self._largest = 0
+        self._slowest: CommitTiming | None = None  # since `slowest_commit(reset=True)`
+        self._checkpointing = 0  # checkpoints running now (the checkpoint thread's, 0 or 1)
+        self._checkpoints_begun = 0
         # the loop `start` ran on, which `submit` uses while it runs (asyncio.get_running_loop is a getpid system
         # call, and a fleet-wide change submits a write per station); once it stopped, writes from the next loop
         # (tests run several in turn) ask theirs. One running loop at a time writes to an engine
@@ -181,7 +196,12 @@ class Engine:
             try:
                 if conn is None:
                     conn = self._connect(readonly=False)
-                _busy, _log, moved = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                self._checkpointing += 1
+                self._checkpoints_begun += 1
+                try:
+                    _busy, _log, moved = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                finally:
+                    self._checkpointing -= 1
                 self.checkpointed_frames += max(int(moved), 0)
             except sqlite3.Error as exc:  # e.g. a full disk: the writer reports it; try again later
                 log.debug("WAL checkpoint failed: %s", exc)
@@ -209,6 +229,15 @@ class Engine:
 
     def stats(self) -> WriterStats:
         return WriterStats(self._writes, self._commits, self._failed, self._largest)
+
+    def slowest_commit(self, *, reset: bool = False) -> CommitTiming | None:
+        """The slowest successful commit since the last reset (None if none), timed in the writer thread: how
+        long its jobs and its COMMIT took, what wrote, and whether a WAL checkpoint overlapped the COMMIT.
+        For benchmarks and diagnosis of slow durable answers (a StopTransaction waits for its commit)."""
+        slowest = self._slowest
+        if reset:
+            self._slowest = None
+        return slowest
 
     # -- writes ------------------------------------------------------------------------------------
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -260,6 +289,7 @@ class Engine:
 
     def _commit(self, batch: list[_Job]) -> None:
         outcomes: list[tuple[_Job, bool, Any]] = []
+        began = time.perf_counter()
         try:
             conn = self._writer_connection()
             conn.execute("BEGIN IMMEDIATE")
@@ -277,7 +307,11 @@ class Engine:
                 i = j
             if self.fault is not None:
                 self.fault(conn)
+            running, begun = self._checkpointing, self._checkpoints_begun
+            committing = time.perf_counter()
             conn.execute("COMMIT")
+            ended = time.perf_counter()
+            overlapped = bool(running or self._checkpointing or self._checkpoints_begun != begun)
         except Exception as exc:
             self._abort()
             self._failed += 1
@@ -292,6 +326,9 @@ class Engine:
         self._commits += 1
         self._writes += len(batch)
         self._largest = max(self._largest, len(batch))
+        slowest = self._slowest
+        if slowest is None or ended - began > slowest.seconds:
+            self._slowest = CommitTiming(ended - began, ended - committing, len(batch), _kinds(batch), overlapped)
         _settle_all(outcomes)
 
     @staticmethod

@@ -261,6 +261,18 @@ class AuditRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class CommitTiming:
+    """One commit of the group-commit writer, timed (the slowest since it was last asked for, see
+    `Engine.slowest_commit`): what a durable answer waited for when it waited long."""
+
+    seconds: float  # BEGIN to COMMIT done: the jobs run and the commit
+    commit_seconds: float  # the COMMIT statement alone: the WAL frames written and synced
+    jobs: int
+    kinds: tuple[tuple[str, int], ...]  # (what wrote, how many such jobs), most first
+    during_checkpoint: bool  # a WAL checkpoint (its own thread) ran while this commit was being made durable
+
+
+@dataclass(frozen=True, slots=True)
 class WriterStats:
     """Counters of the group-commit writer (for metrics and tests)."""
 

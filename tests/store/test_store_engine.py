@@ -220,3 +220,33 @@ async def test_wal_checkpoints_run_beside_the_writer_not_inside_its_commits(tmp_
     assert store.engine.checkpointed_frames > 0  # the checkpoint thread moved the WAL into the database
     assert len(await store.list_transactions()) == 300
     await store.close()
+
+
+def _slow_job(conn: sqlite3.Connection) -> None:
+    conn.execute("CREATE TABLE IF NOT EXISTS slow_probe (x)")
+    time.sleep(0.2)  # a job that holds its commit back
+
+
+@async_test
+async def test_the_slowest_commit_is_timed_with_what_wrote_it_and_reset_on_request(tmp_path: Path) -> None:
+    store = await open_store(tmp_path)
+    engine = store.engine
+    assert engine.slowest_commit() is None
+    await store.start_transaction(start_req(1))
+    quick = engine.slowest_commit(reset=True)
+    assert quick is not None and quick.jobs == 1 and quick.seconds < 0.2
+    assert engine.slowest_commit() is None  # reset
+
+    async with HeldWriter(store):  # the slow job and a transaction queued behind it: one commit holds both
+        slow, start = await queued(engine.write(_slow_job), store.start_transaction(start_req(2)))
+    await asyncio.gather(slow, start)
+    await store.start_transaction(start_req(3))  # a quick commit after it does not replace it
+    timing = engine.slowest_commit()
+    await store.close()
+
+    assert timing is not None
+    assert 0.2 <= timing.seconds < 2.0
+    assert timing.commit_seconds <= timing.seconds - 0.2 + 0.05  # the wait was in the job, not the COMMIT
+    assert timing.jobs == 2
+    assert dict(timing.kinds)["_slow_job"] == 1
+    assert sum(n for _, n in timing.kinds) == 2
