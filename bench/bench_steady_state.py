@@ -213,6 +213,36 @@ async def sample(ctl: Controller, samples: Samples, stop: asyncio.Event) -> None
             await asyncio.wait_for(stop.wait(), 1.0)
 
 
+class ServedTimes:
+    """The controller's side of its answers while it runs: (seconds waited behind the charger's earlier calls,
+    seconds from the handler's start to the answer written) per action, from `CentralSystem.on_handled`. Next to
+    the charger-side times it tells a tail in the controller from one in the charger processes or the machine."""
+
+    def __init__(self, ctl: Controller) -> None:
+        assert ctl.central is not None
+        self._central = ctl.central
+        self._before = ctl.central.on_handled
+        self.times: dict[str, list[tuple[float, float]]] = {}
+        ctl.central.on_handled = self._record
+
+    def _record(self, action: str, waited: float, handled: float) -> None:
+        self.times.setdefault(action, []).append((waited, handled))
+        if self._before is not None:
+            self._before(action, waited, handled)
+
+    def stop(self) -> None:
+        self._central.on_handled = self._before
+
+    def line(self, action: str) -> str:
+        rows = self.times.get(action, [])
+        if not rows:
+            return "-"
+        total = sorted(w + h for w, h in rows)
+        p99 = total[min(len(total) - 1, int(len(total) * 0.99))]
+        return (f"{total[len(total) // 2] * 1e3:.1f} / {p99 * 1e3:.1f} / {total[-1] * 1e3:.0f} ms"
+                f" (waited <= {max(w for w, _ in rows) * 1e3:.0f} ms)")
+
+
 def table_sizes(db: Path) -> dict[str, tuple[int, int]]:
     """Bytes (dbstat pages) and rows of every table and index, from a read-only connection."""
     out: dict[str, tuple[int, int]] = {}
@@ -322,11 +352,13 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
         stop = asyncio.Event()
         sampler = asyncio.create_task(sample(ctl, samples, stop))
         ctl.store.engine.slowest_commit(reset=True)
+        served = ServedTimes(ctl)  # the controller's side of each answer, for the window
         cpu0 = time.process_time()
         with LoopLag() as lag:
             w = await window(pool, args, args.seconds)
         cpu = time.process_time() - cpu0
         slowest = ctl.store.engine.slowest_commit(reset=True)
+        served.stop()
         stop.set()
         await sampler
         ck1 = checkpoint(db)
@@ -375,6 +407,9 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
     table.add("database growth per fleet day (extrapolated)", f"{growth_day / MIB:,.0f} MiB/day", "",
               f"({(size1 - size0) / 1024:,.0f} KiB in {fleet_seconds:g} fleet s)")
     table.add("event loop lateness in the window (100 ms timer)", lag.line())
+    for action in ("Authorize", "StartTransaction", "StopTransaction"):
+        table.add(f"  {action}: controller side p50 / p99 / max", served.line(action), "",
+                  "arrival -> answer written")
     if slowest is not None:  # what a durable answer waited for, at worst (a StopTransaction waits for its commit)
         table.add("slowest store commit in the window", f"{slowest.seconds * 1e3:,.0f} ms",
                   "", f"COMMIT {slowest.commit_seconds * 1e3:,.0f} ms, {slowest.jobs} jobs"

@@ -168,6 +168,8 @@ class CentralSystem:
         self.throttle = AuthThrottle()
         self.connections: dict[str, Connected] = {}
         self.online_version = 0  # goes up whenever a connection is registered or removed
+        # given to every connection: told of each incoming call answered (`OcppConnection.on_handled`)
+        self.on_handled: Callable[[str, float, float], None] | None = None
         self._confirmed_profile: dict[str, int] = {}  # identity (upper) -> security profile known to be stored
         # connection -> (identity, security profile, matched the pending key), from handshake to handler
         self._handshakes: weakref.WeakKeyDictionary[ServerConnection, tuple[str, int, bool]] = (
@@ -322,6 +324,12 @@ class CentralSystem:
 
     # ------------------------------------------------------------------------------------ connection
 
+    def _handled(self, action: str, waited: float, handled: float) -> None:
+        """Every connection's `on_handled`: to `self.on_handled` as it is now (set once the API is up)."""
+        hook = self.on_handled
+        if hook is not None:
+            hook(action, waited, handled)
+
     async def _handle(self, ws: ServerConnection) -> None:
         hs = self._handshakes.pop(ws, None)
         if hs is None:
@@ -332,6 +340,7 @@ class CentralSystem:
         handlers = StationHandlers(identity, self.csms)
         conn = OcppConnection(ws, identity, handlers.table(), limits=self.settings.limits,
                               default_timeout=self.settings.call_timeout)
+        conn.on_handled = self._handled
         port = ChargerPort(conn, timeout=self.settings.call_timeout)
         now = self.clock()
         old = self.connections.get(key)

@@ -95,7 +95,30 @@ def build_metrics(ctl: Controller) -> Registry:
         store_size.set_function(lambda: float(store.engine.size_bytes()))
 
     rec.metrics = _Counting(applies, drift, converged.child(), reconcile.child(), to_converged.child())
+    if ctl.central is not None:
+        ctl.central.on_handled = _Handled(
+            reg.histogram("chargeops_incoming_call_wait_seconds",
+                          "Time a charger's call waited behind its earlier calls before its handler ran", ["action"]),
+            reg.histogram("chargeops_incoming_call_seconds",
+                          "Time from a charger's call's handler starting to its answer written", ["action"]),
+        ).observe
     return reg
+
+
+class _Handled:
+    """`OcppConnection.on_handled` into two histograms by action (children looked up once per action)."""
+
+    def __init__(self, waited: Any, handled: Any) -> None:
+        self._families = (waited, handled)
+        self._children: dict[str, tuple[Any, Any]] = {}
+
+    def observe(self, action: str, waited: float, handled: float) -> None:
+        children = self._children.get(action)
+        if children is None:
+            children = self._children[action] = (self._families[0].labels(action=action),
+                                                 self._families[1].labels(action=action))
+        children[0].observe(waited)
+        children[1].observe(handled)
 
 
 class _Counting:

@@ -360,3 +360,39 @@ def test_answers_to_calls_never_made_count_as_malformed_frames() -> None:
             assert (await first(conns)).stats.unknown_replies == 3
 
     run(scenario())
+
+
+def test_each_answered_call_is_reported_with_its_wait_behind_earlier_calls_and_its_handling_time() -> None:
+    """`on_handled`: a slow handler's own time is `handled`; a call the charger sent right behind it waited for it
+    (`waited`), then was handled at once. A failing observer does not stop the answers."""
+    reports: list[tuple[str, float, float]] = []
+
+    async def slow(call: Call) -> Mapping[str, Any]:
+        await asyncio.sleep(0.3)
+        return {}
+
+    async def quick(call: Call) -> Mapping[str, Any]:
+        return {}
+
+    def observe(action: str, waited: float, handled: float) -> None:
+        reports.append((action, waited, handled))
+        if action == "Quick":
+            raise RuntimeError("an observer's bug")
+
+    async def scenario() -> None:
+        async with central({"Slow": slow, "Quick": quick}) as (url, conns), connect(url) as ws:
+            await ws.send(json.dumps([2, "s1", "Slow", {}]))
+            server = await first(conns)
+            server.on_handled = observe
+            await ws.send(json.dumps([2, "q1", "Quick", {}]))  # queued behind the slow one
+            answers = [await recv_json(ws), await recv_json(ws)]
+            await ws.send(json.dumps([2, "q2", "Quick", {}]))
+            answers.append(await recv_json(ws))
+            assert [a[1] for a in answers] == ["s1", "q1", "q2"]
+
+    run(scenario())
+    assert [r[0] for r in reports] == ["Slow", "Quick", "Quick"]
+    (_, slow_waited, slow_handled), (_, queued_waited, queued_handled), (_, alone_waited, _) = reports
+    assert slow_handled >= 0.29 and slow_waited < 0.1
+    assert queued_waited >= 0.2 and queued_handled < 0.1
+    assert alone_waited < 0.1

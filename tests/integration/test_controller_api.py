@@ -123,6 +123,9 @@ def test_a_watched_directory_is_followed_and_the_api_shows_status_detail_audit_a
                 assert value('chargeops_applies_total{action="ChangeConfiguration",result="Accepted"}') >= 2
                 assert value("chargeops_reconcile_seconds_count") >= 2 and value("chargeops_converged_total") >= 2
                 assert value("chargeops_commit_to_converged_seconds_count") >= 2
+                # the chargers' own calls, answered: how long each waited and was handled, by action
+                assert value('chargeops_incoming_call_seconds_count{action="BootNotification"}') >= 2
+                assert value('chargeops_incoming_call_wait_seconds_count{action="BootNotification"}') >= 2
 
     run(scenario(), timeout=60)
 
