@@ -28,9 +28,9 @@ whole (the common case: a charger's message in one segment) itself - unmasked wi
 buffered, no message is being reassembled, no extension is negotiated, frame logging is off, the frame is
 within ``max_size`` and its reserved bits are clear. Anything else (a partial frame, control frames, fragments,
 binary, an unmasked or oversized frame, invalid UTF-8, a closing connection) goes to websockets' parser as
-before, from the first byte not delivered, so order and every error reply are as websockets makes them. At
-10,000 chargers the parser's generators were ~5 % of the controller's CPU in a fleet-wide change
-(`bench/bench_fleet_change.py`).
+before, from the first byte not delivered, so order and every error reply are as websockets makes them. The
+parser's generators were ~5 % of the controller's CPU in a 1,000-charger fleet-wide change (sampled), and the
+change's instructions fell by 5 % without them (`bench/bench_instructions.py`).
 
 Keepalive: websockets pings every ``ping_interval`` whatever the connection carries. Here a ping goes out only
 after an interval in which nothing at all was heard from the charger (a frame of any kind: its messages,
