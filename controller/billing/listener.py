@@ -57,8 +57,9 @@ class BillingListener(SessionListener):
     # ------------------------------------------------------------------------------------ hooks
 
     async def transaction_stopped(self, identity: str, record: TransactionRecord, duplicate: bool) -> None:
-        if await self.store.billing_records(record.id):
-            return  # billed already (a re-sent stop)
+        if duplicate and await self.store.billing_records(record.id):
+            return  # billed already (a re-sent stop; a stop recorded just now has no record yet, and version 1
+            # is written only if absent whatever happens: one read less before the answer of every new stop)
         await self._ensure_history()
         row = await self._build(record, version=1)
         if row is None:
