@@ -83,8 +83,9 @@ class BillingListener(SessionListener):
         """The revision in force is in the history (the controller records each it takes; this covers a
         store that could not take it then)."""
         desired = self.holder.desired
-        if desired is not None and desired.revision != self._recorded \
-                and await record_revision(self.store, desired, self.clock()) is not None:
+        if desired is None or desired.revision in (self._recorded, self.holder.history_recorded):
+            return  # (the controller records every revision it takes: a stop after it records nothing again)
+        if await record_revision(self.store, desired, self.clock()) is not None:
             self._recorded = desired.revision
 
     async def _build(self, record: TransactionRecord, *, version: int) -> BillingRow | None:

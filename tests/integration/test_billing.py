@@ -334,12 +334,21 @@ def test_the_controller_records_each_revision_it_takes_and_bills_through_its_fea
             assert store is not None
             first = await store.latest_tariff_revision()
             assert first is not None and first.revision == ctl.desired.revision
+            recorded: list[str] = []  # the store's own method, counted (billing must not record it again)
+            record = store.record_tariff_revision
+
+            async def counted(revision: str, *args: Any, **kwargs: Any) -> Any:
+                recorded.append(revision)
+                return await record(revision, *args, **kwargs)
+
+            store.record_tariff_revision = counted  # type: ignore[method-assign]
             async with SimulatedCharger("ST-1", f"ws://127.0.0.1:{ctl.port}/ocpp", time_scale=1.0,
                                         reconnect_delay=0.05) as cp:
                 await cp.wait_online(5)
                 tx = await natural_session(cp, "CARD-0001")
                 await wait_until(lambda: store.billing_records(tx), 5, "the billing record")
                 assert (await store.billing_records(tx))[0].total == "1.00"
+            assert recorded == []  # the stop was billed without recording the revision in force a second time
             (repo / "tariffs.yaml").write_text(dump(tariff("standard", price={"sessionFee": "2.00"})))
 
             async def taken() -> bool:
