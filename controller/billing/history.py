@@ -15,7 +15,9 @@ The revision in force for a session is the one taken last at or before the sessi
 charger reported it (the earliest known when the session started before any). Why the time taken and
 not the commit time: chargers and drivers saw new prices only once the controller had taken them.
 
-Boundary: ``snapshot`` / ``resolve`` are pure; ``record_revision`` is the one async call (the store).
+Boundary: ``snapshot`` / ``resolve`` are pure; ``record_revision`` is the one async call (the store);
+``record_in_force`` records the holder's revision once, for the controller (each revision it takes) and for
+billing (a store that could not take it then) alike.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controller.config import model as m
 from controller.config.effective import effective_station
@@ -36,6 +38,9 @@ from controller.store.api import Store
 from controller.store.billing_records import TariffRevision
 from controller.store.codec import canonical_json
 from controller.store.errors import StoreError
+
+if TYPE_CHECKING:
+    from controller.runtime.state import DesiredHolder
 
 log = logging.getLogger("chargeops.billing.history")
 _SRC = m.Src("<tariff history>", 0)
@@ -161,6 +166,16 @@ async def record_revision(store: Store, desired: m.DesiredState | None, at: dt.d
         log.warning("tariff history: revision %s not recorded (%s); sessions fall back to the revision"
                     " recorded before it", desired.revision, exc)
         return None
+
+
+async def record_in_force(store: Store, holder: DesiredHolder, at: dt.datetime) -> None:
+    """The holder's revision in the history, unless the holder says it is there already
+    (`DesiredHolder.history_recorded`, set here once the store took it or held it)."""
+    desired = holder.desired
+    if desired is None or desired.revision == holder.history_recorded:
+        return
+    if await record_revision(store, desired, at) is not None:
+        holder.history_recorded = desired.revision
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -32,7 +32,7 @@ from controller.store.billing_records import BillingRow
 from controller.store.errors import StoreError, StoreUnavailable
 from controller.store.records import ConnectorStatus, TransactionRecord
 
-from .history import record_revision
+from .history import record_in_force
 from .records import build_row, failed_row
 from .session import price_transaction
 
@@ -52,7 +52,6 @@ class BillingListener(SessionListener):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._finalising: set[str] = set()  # stations with a finalisation running
         self._again: set[str] = set()  # ... and asked for again meanwhile
-        self._recorded: str | None = None  # the revision this listener made sure is in the history
 
     # ------------------------------------------------------------------------------------ hooks
 
@@ -82,11 +81,7 @@ class BillingListener(SessionListener):
     async def _ensure_history(self) -> None:
         """The revision in force is in the history (the controller records each it takes; this covers a
         store that could not take it then)."""
-        desired = self.holder.desired
-        if desired is None or desired.revision in (self._recorded, self.holder.history_recorded):
-            return  # (the controller records every revision it takes: a stop after it records nothing again)
-        if await record_revision(self.store, desired, self.clock()) is not None:
-            self._recorded = desired.revision
+        await record_in_force(self.store, self.holder, self.clock())  # (nothing once the controller did)
 
     async def _build(self, record: TransactionRecord, *, version: int) -> BillingRow | None:
         desired = self.holder.desired

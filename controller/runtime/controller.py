@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from controller.billing.history import record_revision
+from controller.billing.history import record_in_force
 from controller.config.diagnostics import ConfigError
 from controller.hw.handlers import SessionListener
 from controller.hw.server import CentralSystem, ServerSettings, utc_now
@@ -89,18 +89,11 @@ class Controller:
         if taken:
             self.gc.surge()  # the burst of objects a revision makes (its looks) passes without young collections
         if taken and self.store is not None:  # tariff history by time: bills use the prices taken by then
-            await self._record_history()
+            await record_in_force(self.store, self.desired, utc_now())
         if taken and self.reconciler is not None:
             self.reconciler.committed_at[event.revision] = event.committed_at or utc_now()
             self.reconciler.on_revision()
             self.gc.settle(collect=False)  # the new desired state is long-lived: out of the collector's way
-
-    async def _record_history(self) -> None:
-        """The revision in force into the tariff history, and the holder told (billing then need not do it)."""
-        desired = self.desired.desired
-        assert self.store is not None
-        if desired is not None and await record_revision(self.store, desired, utc_now()) is not None:
-            self.desired.history_recorded = desired.revision
 
     async def start(self) -> None:
         s = self.settings
@@ -125,7 +118,7 @@ class Controller:
             raise ConfigError(event.result.errors)
         owner = event.result.desired.owner.name
         self.store = await SqliteStore.open(s.db_path, owner=owner)
-        await self._record_history()  # taken before the store was open
+        await record_in_force(self.store, self.desired, utc_now())  # taken before the store was open
         reconciler_box: list[FleetReconciler] = []
         central = CentralSystem(self.desired, self.store, s.server, clock=utc_now,
                                 on_connect=lambda identity, reason: reconciler_box[0].enqueue(identity, reason)

@@ -39,7 +39,7 @@ class DesiredHolder:
         self.last_failure: RevisionFailure | None = None
         self.known_identities: set[str] = set()  # every identity ever declared (upper-case), for removals
         # the revision whose tariffs, groups and assignments the store's tariff history is known to hold
-        # (`controller.billing.history.record_revision` done for it): billing need not record it again
+        # (set by `controller.billing.history.record_in_force`): it is not recorded again
         self.history_recorded: str | None = None
         if desired is not None:
             self.known_identities |= set(desired.stations_by_identity)
