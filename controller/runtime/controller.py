@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from controller.billing.history import record_in_force
+from controller.billing.history import prepare_in_force, record_in_force
 from controller.config.diagnostics import ConfigError
 from controller.hw.handlers import SessionListener
 from controller.hw.server import CentralSystem, ServerSettings, utc_now
@@ -82,6 +82,7 @@ class Controller:
         self.closers: list[Callable[[], Awaitable[None]]] = []
         self.ready = asyncio.Event()
         self._housekeeping: asyncio.Task[None] | None = None
+        self._preparing: set[asyncio.Task[None]] = set()
         self.gc = GcPolicy(settings.gc)
 
     async def _on_revision(self, event: RevisionEvent) -> None:
@@ -90,10 +91,19 @@ class Controller:
             self.gc.surge()  # the burst of objects a revision makes (its looks) passes without young collections
         if taken and self.store is not None:  # tariff history by time: bills use the prices taken by then
             await record_in_force(self.store, self.desired, utc_now())
+            self._prepare_prices()
         if taken and self.reconciler is not None:
             self.reconciler.committed_at[event.revision] = event.committed_at or utc_now()
             self.reconciler.on_revision()
             self.gc.settle(collect=False)  # the new desired state is long-lived: out of the collector's way
+
+    def _prepare_prices(self) -> None:
+        """Resolve the prices of the revision now in force in the background: the first sessions to stop after
+        it (or after a restart) are priced from the cache instead of reading and parsing it before their answer."""
+        if self.store is not None:
+            task = asyncio.create_task(prepare_in_force(self.store, utc_now()), name="prepare-prices")
+            self._preparing.add(task)
+            task.add_done_callback(self._preparing.discard)
 
     async def start(self) -> None:
         s = self.settings
@@ -119,6 +129,7 @@ class Controller:
         owner = event.result.desired.owner.name
         self.store = await SqliteStore.open(s.db_path, owner=owner)
         await record_in_force(self.store, self.desired, utc_now())  # taken before the store was open
+        self._prepare_prices()
         reconciler_box: list[FleetReconciler] = []
         central = CentralSystem(self.desired, self.store, s.server, clock=utc_now,
                                 on_connect=lambda identity, reason: reconciler_box[0].enqueue(identity, reason)
@@ -170,6 +181,10 @@ class Controller:
 
     async def stop(self) -> None:
         await self.gc.stop()
+        for task in list(self._preparing):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if self._housekeeping is not None:
             self._housekeeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -88,3 +88,48 @@ def test_prices_in_force_are_resolved_once_per_revision_and_follow_a_new_one(tmp
         await store.close()
 
     asyncio.run(main())
+
+
+def test_concurrent_askers_wait_for_one_read_of_a_revision(tmp_path: Path) -> None:
+    """The first stops after a revision arrive together: one read and resolve, not one per stop."""
+    async def main() -> None:
+        store = await open_store(tmp_path)
+        t0 = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
+        assert await record_revision(store, dataclasses.replace(_repo(), revision="r-concurrent"), t0) is True
+        fetched: list[int] = []
+        original = store.tariff_revision_by_ref
+
+        async def counted(ref: int):  # type: ignore[no-untyped-def]
+            fetched.append(ref)
+            await asyncio.sleep(0.05)  # a slow read: the others ask meanwhile
+            return await original(ref)
+
+        store.tariff_revision_by_ref = counted  # type: ignore[method-assign]
+        got = await asyncio.gather(*(in_force_at(store, t0 + dt.timedelta(minutes=i)) for i in range(6)))
+        assert len(fetched) == 1 and got[0] is not None and all(g is got[0] for g in got)
+        await store.close()
+
+    asyncio.run(main())
+
+
+def test_an_asker_cancelled_does_not_cancel_the_load_for_the_others(tmp_path: Path) -> None:
+    async def main() -> None:
+        store = await open_store(tmp_path)
+        t0 = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
+        assert await record_revision(store, dataclasses.replace(_repo(), revision="r-cancel"), t0) is True
+        original = store.tariff_revision_by_ref
+
+        async def slow(ref: int):  # type: ignore[no-untyped-def]
+            await asyncio.sleep(0.05)
+            return await original(ref)
+
+        store.tariff_revision_by_ref = slow  # type: ignore[method-assign]
+        first = asyncio.ensure_future(in_force_at(store, t0))
+        second = asyncio.ensure_future(in_force_at(store, t0))
+        await asyncio.sleep(0.01)
+        first.cancel()
+        got = await second
+        assert got is not None and got.revision == "r-cancel" and first.cancelled()
+        await store.close()
+
+    asyncio.run(main())
