@@ -118,8 +118,10 @@ def _record_one_configuration(conn: sqlite3.Connection, owner: str, station: str
     elif conn.execute(_READ_AT, (at, owner, station)).rowcount == 0:  # first record of this station
         ensure_station(conn, owner, station)
         conn.execute(_READ_AT, (at, owner, station))
-    if complete:
-        conn.execute("DELETE FROM station_config WHERE owner = ? AND station = ?", (owner, station))
+    if complete:  # keys the charger no longer reports go; the others are upserted (unchanged ones not rewritten)
+        conn.execute("DELETE FROM station_config WHERE owner = ? AND station = ?"
+                     " AND key_upper NOT IN (SELECT value FROM json_each(?))",
+                     (owner, station, json.dumps([k.upper for k in keys])))
     _upsert_keys(conn, owner, ((station, keys, at),))
 
 
@@ -130,7 +132,11 @@ def _upsert_keys(conn: sqlite3.Connection, owner: str,
         "(?, ?, ?, ?, ?, ?, ?)",
         [(owner, station, k.upper, k.key, k.value, int(k.readonly), at) for station, keys, at in reads for k in keys],
         " ON CONFLICT (owner, station, key_upper) DO UPDATE SET"
-        " key = excluded.key, value = excluded.value, readonly = excluded.readonly, read_at = excluded.read_at",
+        " key = excluded.key, value = excluded.value, readonly = excluded.readonly, read_at = excluded.read_at"
+        # a key read again with what it had is not rewritten (its read_at: when it was first read so): a
+        # re-observation after a reconnect, ~50 keys, writes no page of this table when nothing changed
+        " WHERE station_config.key IS NOT excluded.key OR station_config.value IS NOT excluded.value"
+        " OR station_config.readonly IS NOT excluded.readonly",
     )
 
 

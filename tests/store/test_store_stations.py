@@ -57,6 +57,32 @@ async def test_boot_presence_configuration_and_connector_status_are_recorded(tmp
 
 
 @async_test
+async def test_a_configuration_read_again_rewrites_only_what_changed(tmp_path: Path) -> None:
+    """A re-observation after a reconnect reads every key again: unchanged keys are not rewritten (their
+    read_at stays that of the read that found the value), changed ones are, and a complete read drops keys the
+    charger no longer reports."""
+    store = await open_store(tmp_path)
+    keys = [ConfigKey(f"Key{n}", str(n), n % 2 == 0) for n in range(40)]
+    await store.record_configuration("CP1", keys, T0, complete=True)
+    t1 = T0 + timedelta(minutes=5)
+    again = [*keys[:10], ConfigKey("Key10", "changed", False), ConfigKey("key11", "11", True), *keys[12:39]]
+    await store.record_configuration("CP1", again, t1, complete=True)  # Key39 gone, Key10 and Key11 changed
+
+    def read_ats(conn: sqlite3.Connection) -> dict[str, str]:
+        return {row[0]: row[1] for row in conn.execute("SELECT key, read_at FROM station_config WHERE station = ?",
+                                                       ("CP1",))}
+
+    stamps = await store.engine.read(read_ats)
+    changed = {key for key, at in stamps.items() if at != stamps["Key0"]}
+    assert changed == {"Key10", "key11"} and "Key39" not in stamps and len(stamps) == 39
+    station = await store.get_station("CP1")
+    assert station is not None and station.configuration_read_at == t1  # the full read's time is the station's
+    assert {(k.key, k.value, k.readonly) for k in station.configuration} == \
+        {(k.key, k.value, k.readonly) for k in again}
+    await store.close()
+
+
+@async_test
 async def test_two_stations_with_the_same_list_share_one_snapshot(tmp_path: Path) -> None:
     store = await open_store(tmp_path)
     cards = [LocalListEntry(f"CARD{n:04d}", "Accepted", parent_id_tag="staff") for n in range(500)]
