@@ -157,7 +157,7 @@ class StationHandlers:
         now = self._now()
         return {r.connector_id: r.id_tag.upper() for r in recs if r.expiry > now}
 
-    async def _decide(self, id_tag: str, connector_id: int | None) -> IdTagInfo:
+    async def _decide(self, id_tag: str, connector_id: int | None, *, reservations: bool = True) -> IdTagInfo:
         desired = self.csms.desired.desired
         eff = self._effective()
         if desired is None:
@@ -165,7 +165,7 @@ class StationHandlers:
         tz = _zone(desired.owner.timezone)
         return decide(desired, eff, id_tag, self._now(), connector_id=connector_id,
                       active_sessions=self.csms.sessions.count(id_tag.upper()),
-                      reservations=await self._holders(), tz=tz)
+                      reservations=await self._holders() if reservations else None, tz=tz)
 
     # ------------------------------------------------------------------------------------ handlers
 
@@ -278,8 +278,8 @@ class StationHandlers:
         stop = parse_stop(call.payload, now)
         samples = tuple(_sample(self.identity, 0, stop.transaction_id, s, now) for s in stop.samples)
         info: IdTagInfo | None = None
-        if stop.id_tag:
-            info = await self._decide(stop.id_tag, None)
+        if stop.id_tag:  # the card's standing; a reservation of an EVSE for later is no reason to refuse a stop
+            info = await self._decide(stop.id_tag, None, reservations=False)  # (and no read before the answer)
             if info.status == "ConcurrentTx":  # the stopping session itself is counted: that is fine
                 info = IdTagInfo("Accepted", info.expiry_date, info.parent_id_tag)
         req = StopRequest(

@@ -96,3 +96,35 @@ def test_a_reservation_only_evse_is_for_its_holder_only(tmp_path: Path) -> None:
             assert used is not None and used.status == ReservationStatus.USED
 
     run(scenario())
+
+
+def test_a_stop_is_answered_on_the_card_alone_while_the_station_is_reserved_for_another(tmp_path: Path) -> None:
+    """A driver whose session ran before the whole station was reserved for someone else stops with their card:
+    the stop's idTagInfo says what the card is (Accepted), not that the EVSEs are taken; and the answer does not
+    wait for a read of the reservations."""
+    async def scenario() -> None:
+        async with csms(tmp_path, _repo()) as h, h.charger("PUBLIC-1") as cp:
+            await cp.wait_online(5)
+            start = await cp.send("StartTransaction", {"connectorId": 1, "idTag": "VIS-0001", "meterStart": 0,
+                                                       "timestamp": cp.timestamp()})
+            assert start["idTagInfo"]["status"] == "Accepted"
+            expiry = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=30)
+            res = await h.store.create_reservation(ReservationRequest("PUBLIC-1", 0, "VIS-0002", expiry, "bays"))
+            await h.store.update_reservation(res.id, ReservationStatus.ACCEPTED)
+            assert (await authorize(cp, "VIS-0001"))["status"] == "Invalid"  # a new session: reserved for another
+            reads: list[str | None] = []
+            listed = h.store.list_reservations
+
+            async def counted(**kwargs):  # type: ignore[no-untyped-def]
+                reads.append(kwargs.get("station"))
+                return await listed(**kwargs)
+
+            h.store.list_reservations = counted  # type: ignore[method-assign]
+            stop = await cp.send("StopTransaction", {"transactionId": start["transactionId"], "meterStop": 100,
+                                                     "timestamp": cp.timestamp(), "idTag": "VIS-0001"})
+            assert stop["idTagInfo"]["status"] == "Accepted" and reads == []
+            blocked = await cp.send("StopTransaction", {"transactionId": 999, "meterStop": 1,
+                                                        "timestamp": cp.timestamp(), "idTag": "EMP-BLOCKED"})
+            assert blocked["idTagInfo"]["status"] == "Blocked"  # the card's standing is still decided
+
+    run(scenario())
