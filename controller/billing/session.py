@@ -20,6 +20,7 @@ Boundary: store reads and pure pricing; nothing is written here.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import zoneinfo
@@ -125,6 +126,10 @@ def _tariff_name(tx: TransactionRecord, in_force: InForce | None, desired: m.Des
     return (evse.tariff if evse is not None else None) or eff.tariff
 
 
+async def _none() -> list[StatusChangeRecord]:
+    return []
+
+
 async def price_transaction(store: Store, desired: m.DesiredState | None, tx: TransactionRecord, *,
                             until: dt.datetime | None = None, now: dt.datetime | None = None) -> PricedSession:
     """Price a stopped transaction, or a running one up to `until` (running cost)."""
@@ -146,7 +151,11 @@ async def price_transaction(store: Store, desired: m.DesiredState | None, tx: Tr
         anomalies.append("start time unreadable: the time the start was received is used")
         start = tx.created_at
 
-    in_force = await in_force_at(store, start)
+    since = min(start, tx.created_at) - _STATUS_LOOKBACK
+    # the three reads at once (a StopTransaction's answer waits for its record): prices, meter values, statuses
+    in_force, meter_values, status_rows = await asyncio.gather(
+        in_force_at(store, start), store.list_meter_values(transaction_id=tx.id),
+        store.status_history(tx.station, tx.connector_id, since) if tx.connector_id is not None else _none())
     name = _tariff_name(tx, in_force, desired)
     tariff, digest, source = None, None, "none"
     if name and in_force is not None and name in in_force.tariffs:
@@ -174,15 +183,13 @@ async def price_transaction(store: Store, desired: m.DesiredState | None, tx: Tr
     else:
         groups = (group,) if group else ()
 
-    samples = [sampled(s) for s in await store.list_meter_values(transaction_id=tx.id)]
+    samples = [sampled(s) for s in meter_values]
     evse = next((e for e in station.evses if e.id == tx.connector_id), None) if station is not None else None
     energy = session_energy(start=start, stop=stop, meter_start=None if orphan else tx.meter_start,
                             meter_stop=None if until is not None else tx.meter_stop, samples=samples,
                             max_power_kw=evse_max_power_kw(evse) if evse is not None else None)
     power, power_notes = power_readings(samples)
-    since = min(start, tx.created_at) - _STATUS_LOOKBACK
-    statuses = status_timeline(await store.status_history(tx.station, tx.connector_id, since)) \
-        if tx.connector_id is not None else ()
+    statuses = status_timeline(status_rows) if tx.connector_id is not None else ()
     plug_out = None if until is not None else plug_out_time(statuses, start, stop)
     act = activity(start, stop, statuses, power)
     state = IDLE if act.charging_end < act.stop else CHARGING

@@ -188,6 +188,34 @@ def test_an_employee_session_is_free_and_a_resent_stop_is_billed_once(tmp_path: 
     run(scenario())
 
 
+def test_a_stop_is_priced_with_its_three_reads_at_once(tmp_path: Path) -> None:
+    """The StopTransaction's answer waits for its billing record: the prices in force, the meter values and the
+    status history are read together, not one after the other."""
+    async def scenario() -> None:
+        async with csms(tmp_path, _repo()) as h, billing(h), h.charger("ST-2", time_scale=1.0) as cp:
+            await cp.wait_online(5)
+            running, most = [0], [0]
+
+            def overlapping(read: Any) -> Any:
+                async def counted(*args: Any, **kwargs: Any) -> Any:
+                    running[0] += 1
+                    most[0] = max(most[0], running[0])
+                    try:
+                        await asyncio.sleep(0.05)
+                        return await read(*args, **kwargs)
+                    finally:
+                        running[0] -= 1
+                return counted
+
+            for name in ("tariff_revision_ref_at", "list_meter_values", "status_history"):
+                setattr(h.store, name, overlapping(getattr(h.store, name)))
+            tx = await natural_session(cp, "CARD-0001")
+            [row] = await versions(h, tx)
+            assert row.total != "0.00" and most[0] == 3
+
+    run(scenario())
+
+
 def test_an_offline_session_is_billed_late_with_the_tariff_of_its_own_start(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with csms(tmp_path, _repo()) as h, billing(h), h.charger("ST-1", time_scale=1.0) as cp:
