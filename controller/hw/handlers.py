@@ -248,13 +248,13 @@ class StationHandlers:
             self.csms.sessions.started(result.transaction_id, self.identity, start.connector_id,
                                        start.id_tag.upper())
             stored_info = info.as_payload()
-            if self.csms.listeners:
-                record = await self.csms.store.get_transaction(result.transaction_id)
+            if self.csms.listeners:  # (the store returns the record it wrote: no read before the answer)
+                record = result.record or await self.csms.store.get_transaction(result.transaction_id)
                 if record is not None:
                     for listener in self.csms.listeners:
                         listener.transaction_started(self.identity, record)
         else:
-            rec = await self.csms.store.get_transaction(result.transaction_id)
+            rec = result.record or await self.csms.store.get_transaction(result.transaction_id)
             stored_info = json.loads(rec.start_id_tag_info) if rec and rec.start_id_tag_info else info.as_payload()
         return {"transactionId": result.transaction_id, "idTagInfo": stored_info}
 

@@ -98,6 +98,7 @@ class StartRequest:
 class StartResult(NamedTuple):
     transaction_id: int
     created: bool  # False: a re-sent StartTransaction, the same id is answered again
+    record: TransactionRecord | None = None  # the transaction as stored (read in the same write: no second read)
 
 
 @dataclass(frozen=True, slots=True)

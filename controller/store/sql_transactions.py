@@ -135,9 +135,9 @@ def list_transactions(
 
 def start_transaction(conn: sqlite3.Connection, owner: str, start: StartRequest, now: str) -> StartResult:
     key = start_key(start)
-    row = conn.execute("SELECT id FROM transactions WHERE owner = ? AND start_key = ?", (owner, key)).fetchone()
+    row = conn.execute("SELECT * FROM transactions WHERE owner = ? AND start_key = ?", (owner, key)).fetchone()
     if row is not None:
-        result = StartResult(int(row["id"]), created=False)
+        result = StartResult(int(row["id"]), created=False, record=_transaction(row))
     else:
         cursor = conn.execute(
             "INSERT INTO transactions (owner, station, connector_id, id_tag, parent_id_tag, meter_start,"
@@ -162,7 +162,8 @@ def start_transaction(conn: sqlite3.Connection, owner: str, start: StartRequest,
             ),
         )
         assert cursor.lastrowid is not None
-        result = StartResult(cursor.lastrowid, created=True)
+        stored = conn.execute("SELECT * FROM transactions WHERE id = ?", (cursor.lastrowid,)).fetchone()
+        result = StartResult(cursor.lastrowid, created=True, record=_transaction(stored))
     if start.frame is not None:
         insert_frames(conn, owner, [start.frame], result.transaction_id)
     return result

@@ -11,8 +11,9 @@ import sqlite3
 import time
 from pathlib import Path
 
+from controller.hw.handlers import SessionListener
 from controller.hw.ocppj import parse_datetime
-from controller.store.records import TransactionStatus
+from controller.store.records import TransactionRecord, TransactionStatus
 from tests.config.ownerrepo import card, group, owner, station
 
 from .harness import csms, desired_of, run, wait_until
@@ -49,6 +50,41 @@ def test_a_session_with_a_reconnect_in_the_middle_and_resent_messages_is_recorde
             assert txs[0].meter_stop == stop.payload["meterStop"]
             assert cp.boot_count == 1
             assert len(h.central.sessions) == 0
+
+    run(scenario())
+
+
+def test_a_start_is_answered_and_announced_with_the_record_its_write_returned(tmp_path: Path) -> None:
+    """Session features get the stored transaction at the start, and a re-sent start its stored idTagInfo,
+    without a read of the transaction between the durable write and the answer."""
+    class Started(SessionListener):
+        def __init__(self) -> None:
+            self.records: list[TransactionRecord] = []
+
+        def transaction_started(self, identity: str, record: TransactionRecord) -> None:
+            self.records.append(record)
+
+    async def scenario() -> None:
+        async with csms(tmp_path, _repo()) as h, h.charger("ST-2") as cp:
+            started = Started()
+            h.central.csms.listeners.append(started)
+            await cp.wait_online(5)
+            reads: list[int] = []
+            read = h.store.get_transaction
+
+            async def counted(transaction_id: int) -> TransactionRecord | None:
+                reads.append(transaction_id)
+                return await read(transaction_id)
+
+            h.store.get_transaction = counted  # type: ignore[method-assign]
+            payload = {"connectorId": 1, "idTag": "card-0002", "meterStart": 12, "timestamp": cp.timestamp()}
+            first = await cp.send("StartTransaction", payload)
+            again = await cp.send("StartTransaction", payload)
+            assert first == again and first["idTagInfo"]["status"] == "Accepted"
+            [record] = started.records
+            assert (record.id, record.station, record.id_tag, record.meter_start) == \
+                (first["transactionId"], "ST-2", "card-0002", 12)
+            assert reads == []
 
     run(scenario())
 

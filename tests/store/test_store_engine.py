@@ -24,9 +24,9 @@ async def test_concurrent_writes_share_few_commits_and_each_resolves_only_once_c
     seen_committed: list[bool] = []
 
     async def one(n: int) -> None:
-        transaction_id, created = await store.start_transaction(start_req(n))
-        assert created
-        row = probe.execute("SELECT 1 FROM transactions WHERE id = ?", (transaction_id,)).fetchone()
+        result = await store.start_transaction(start_req(n))
+        assert result.created
+        row = probe.execute("SELECT 1 FROM transactions WHERE id = ?", (result.transaction_id,)).fetchone()
         seen_committed.append(row is not None)
 
     await asyncio.gather(*(one(n) for n in range(500)))
@@ -101,7 +101,7 @@ async def test_a_failing_commit_fails_every_write_of_the_batch_and_later_batches
 
     store.engine.fault = None
     retried = await asyncio.gather(*(store.start_transaction(start_req(n)) for n in range(50)))
-    assert all(created for _, created in retried)
+    assert all(r.created for r in retried)
     assert len(await store.list_transactions()) == 50
     await store.close()
 

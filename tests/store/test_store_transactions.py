@@ -29,6 +29,8 @@ async def test_a_resent_start_gets_the_same_transaction_id_even_with_a_new_messa
     assert record is not None
     assert (record.id_tag, record.status, record.anomalies) == ("04A2B3C4", TransactionStatus.ACTIVE, ("late",))
     assert (record.tariff_version, record.git_revision, record.meter_start) == ("t1", "abc", 1007)
+    assert first.record == record and again.record == record  # as stored, without a read after the write
+    assert other.record is not None and other.record.id == other.transaction_id
     # every frame is kept, the retry too, linked to the transaction
     frames = await store.list_frames("CP1")
     assert [f.message_id for f in frames] == ["start-7", "retry-1", "start-8"]
@@ -47,7 +49,7 @@ async def test_identical_starts_in_one_batch_get_one_id(tmp_path: Path) -> None:
 @async_test
 async def test_a_resent_stop_returns_the_stored_answer_as_a_duplicate(tmp_path: Path) -> None:
     store = await open_store(tmp_path)
-    transaction_id, _ = await store.start_transaction(start_req(1))
+    transaction_id = (await store.start_transaction(start_req(1))).transaction_id
     stop = stop_req(transaction_id, id_tag_info='{"status":"Accepted"}', meter_values=(sample(None, value="4999.9"),))
 
     first = await store.stop_transaction(stop)
@@ -65,7 +67,7 @@ async def test_a_resent_stop_returns_the_stored_answer_as_a_duplicate(tmp_path: 
 @async_test
 async def test_a_second_stop_with_other_values_keeps_the_first_and_is_flagged(tmp_path: Path) -> None:
     store = await open_store(tmp_path)
-    transaction_id, _ = await store.start_transaction(start_req(1))
+    transaction_id = (await store.start_transaction(start_req(1))).transaction_id
     first = await store.stop_transaction(stop_req(transaction_id, meter_stop=5000))
     second = await store.stop_transaction(stop_req(transaction_id, meter_stop=6000))
     assert second.duplicate and not second.orphan
@@ -96,7 +98,7 @@ async def test_a_stop_for_an_unknown_transaction_is_kept_as_an_orphan_and_answer
 @async_test
 async def test_a_stop_from_another_station_does_not_touch_the_session(tmp_path: Path) -> None:
     store = await open_store(tmp_path)
-    transaction_id, _ = await store.start_transaction(start_req(1, station="CP1"))
+    transaction_id = (await store.start_transaction(start_req(1, station="CP1"))).transaction_id
     result = await store.stop_transaction(stop_req(transaction_id, station="CP2"))
     assert result.orphan and STATION_MISMATCH in result.transaction.anomalies
     session = await store.get_transaction(transaction_id)
@@ -108,7 +110,7 @@ async def test_a_stop_from_another_station_does_not_touch_the_session(tmp_path: 
 async def test_owners_never_see_each_others_sessions(tmp_path: Path) -> None:
     store = await open_store(tmp_path)
     other = store.for_owner("town-of-x")
-    transaction_id, _ = await store.start_transaction(start_req(1))
+    transaction_id = (await store.start_transaction(start_req(1))).transaction_id
     assert await other.get_transaction(transaction_id) is None
     assert (await other.stop_transaction(stop_req(transaction_id))).orphan
     assert (await store.start_transaction(start_req(1))).transaction_id == transaction_id
@@ -119,7 +121,7 @@ async def test_owners_never_see_each_others_sessions(tmp_path: Path) -> None:
 @async_test
 async def test_flags_are_merged_without_duplicates(tmp_path: Path) -> None:
     store = await open_store(tmp_path)
-    transaction_id, _ = await store.start_transaction(start_req(1, anomalies=("clock_in_future",)))
+    transaction_id = (await store.start_transaction(start_req(1, anomalies=("clock_in_future",)))).transaction_id
     assert await store.flag_transaction(transaction_id, ["energy_implausible", "clock_in_future"])
     assert not await store.flag_transaction(999, ["x"])
     record = await store.get_transaction(transaction_id)
