@@ -85,6 +85,7 @@ from _common import (
     status_kib,
     write_scale_repo,
 )
+from _handler_trace import HandlerTrace
 
 from controller.hw.server import ServerSettings
 from controller.runtime.controller import Controller, ControllerSettings
@@ -102,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=120.0, help="the measured window, wall seconds")
     ap.add_argument("--time-factor", type=float, default=1.0, help="compress fleet time by this factor")
     ap.add_argument("--profile-seconds", type=float, default=30.0)
+    ap.add_argument("--trace", action="store_true",
+                    help="time each store call of Authorize / Start / Stop answers in the window (diagnosis: the"
+                         " wrapping adds a little to every store call; see bench/_handler_trace.py)")
     args = ap.parse_args(argv)
     if args.quick:
         args.stations, args.seconds = 1_000, 30.0
@@ -328,6 +332,9 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
                      offline_authorization=False, billing=True,
                      settings={"HeartbeatInterval": 300, "MeterValueSampleInterval": METER_INTERVAL_S})
     db = tmp / "chargeops.db"
+    trace = HandlerTrace() if args.trace else None
+    if trace is not None:
+        trace.install()  # before the controller: each connection's handlers are bound as it connects
     ctl = Controller(ControllerSettings(repo=repo, db_path=db, server=ServerSettings(port=0)))
     await ctl.start()
     say(f"controller up on port {ctl.port} (revision {ctl.desired.revision})", t_start)
@@ -354,9 +361,13 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
         ctl.store.engine.slowest_commit(reset=True)
         served = ServedTimes(ctl)  # the controller's side of each answer, for the window
         cpu0 = time.process_time()
+        if trace is not None:
+            trace.on = True
         with LoopLag() as lag:
             w = await window(pool, args, args.seconds)
         cpu = time.process_time() - cpu0
+        if trace is not None:
+            trace.on = False
         slowest = ctl.store.engine.slowest_commit(reset=True)
         served.stop()
         stop.set()
@@ -379,6 +390,8 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
         if pool is not None:
             await pool.kill()
         await ctl.stop()
+        if trace is not None:
+            trace.uninstall()
     say("chargers and controller stopped", t_start)
 
     fleet_seconds = args.seconds * args.time_factor
@@ -427,6 +440,10 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
           f" transaction messages still queued at the end: {w.queued} / {base.queued}")
     print(f"  all targets {'met' if ok_all else 'NOT met'}")
     tally.print()
+    if trace is not None:
+        print("\nStore awaits of the answers in the window (--trace; a traced run's figures are not the benchmark's):")
+        for line in trace.lines():
+            print("  " + line)
     if prof is not None and prof_window is not None:
         print(f"\nProfiled window ({args.profile_seconds:g} s): Authorize {prof_window.line('Authorize')},"
               f" StartTransaction {prof_window.line('StartTransaction')}, StopTransaction"
