@@ -26,6 +26,7 @@ from controller.store.billing_records import (
     ForgetResult,
     StatusChangeRecord,
     TariffRevision,
+    TariffRevisionRef,
 )
 from controller.store.records import (
     AuditEntry,
@@ -229,10 +230,10 @@ class Store(Protocol):
         """The revision taken last at or before ``at`` (the earliest known when none was); None if none."""
         ...
 
-    async def tariff_revision_ref_at(self, at: datetime) -> tuple[int, str] | None:
-        """(reference, identity) of `tariff_revision_at(at)` without reading its documents; the identity
-        (revision, time taken, manifest of content hashes) says what it resolves to in any database, so a
-        reader can keep what it resolved; None when no revision is recorded."""
+    async def tariff_revision_ref_at(self, at: datetime) -> TariffRevisionRef | None:
+        """`tariff_revision_at(at)` without reading its documents: its reference, revision, time taken and
+        manifest (content hashes: what it resolves to in any database, so a reader can keep what it resolved);
+        None when no revision is recorded."""
         ...
 
     async def tariff_revision_by_ref(self, ref: int) -> TariffRevision | None: ...

@@ -31,6 +31,18 @@ class TariffRevision:
 
 
 @dataclass(frozen=True, slots=True)
+class TariffRevisionRef:
+    """A recorded revision without its documents: `ref` reads it in full (`tariff_revision_by_ref`); the
+    manifest names every document by content hash, so it says what the revision resolves to in any database
+    (two revisions with one manifest declared the same prices)."""
+
+    ref: int
+    revision: str
+    taken_at: datetime
+    manifest: str
+
+
+@dataclass(frozen=True, slots=True)
 class StatusChangeRecord:
     """One StatusNotification of a connector as received (the history behind ``connector_status``)."""
 

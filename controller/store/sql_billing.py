@@ -24,6 +24,7 @@ from controller.store.billing_records import (
     ForgetResult,
     StatusChangeRecord,
     TariffRevision,
+    TariffRevisionRef,
 )
 from controller.store.codec import from_db_time, to_db_time
 from controller.store.redact import mask_id_tag
@@ -85,13 +86,12 @@ def tariff_revision_at(conn: sqlite3.Connection, owner: str, at: str) -> TariffR
     return _revision(conn, owner, _row_at(conn, owner, at, "*"))
 
 
-def tariff_revision_ref_at(conn: sqlite3.Connection, owner: str, at: str) -> tuple[int, str] | None:
-    """(row id, identity) of `tariff_revision_at`, the identity being revision, taken_at and manifest (which
-    names every document by content hash); cheap: no documents read."""
+def tariff_revision_ref_at(conn: sqlite3.Connection, owner: str, at: str) -> TariffRevisionRef | None:
+    """`tariff_revision_at` without its documents (cheap: the manifest names them by content hash)."""
     row = _row_at(conn, owner, at, "id, revision, taken_at, manifest")
     if row is None:
         return None
-    return int(row["id"]), "\0".join((str(row["revision"]), str(row["taken_at"]), str(row["manifest"])))
+    return TariffRevisionRef(int(row["id"]), str(row["revision"]), from_db_time(row["taken_at"]), str(row["manifest"]))
 
 
 def tariff_revision_by_ref(conn: sqlite3.Connection, owner: str, ref: int) -> TariffRevision | None:

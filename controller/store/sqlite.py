@@ -31,6 +31,7 @@ from controller.store.billing_records import (
     ForgetResult,
     StatusChangeRecord,
     TariffRevision,
+    TariffRevisionRef,
 )
 from controller.store.codec import to_db_time
 from controller.store.engine import DEFAULT_BULK_LINGER, Engine
@@ -437,7 +438,7 @@ class SqliteStore:
     async def tariff_revision_at(self, at: datetime) -> TariffRevision | None:
         return await self._engine.read(partial(sql_billing.tariff_revision_at, owner=self._owner, at=to_db_time(at)))
 
-    async def tariff_revision_ref_at(self, at: datetime) -> tuple[int, str] | None:
+    async def tariff_revision_ref_at(self, at: datetime) -> TariffRevisionRef | None:
         return await self._engine.read(
             partial(sql_billing.tariff_revision_ref_at, owner=self._owner, at=to_db_time(at)))
 

@@ -9,6 +9,9 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import pytest
+
+from controller.billing import history
 from controller.billing.history import (
     in_force_at,
     record_revision,
@@ -26,6 +29,13 @@ WINDOWED = tariff("standard", price={"sessionFee": "1.00", "perKwh": "0.30",
                   windows=[{"name": "night", "days": ["mon", "sun"], "start": "22:00", "end": "06:00",
                             "price": {"perKwh": "0.20"}}],
                   groupPrices=[{"group": "staff", "free": True}], minPrice="0.50", maxPrice="40", taxRatePercent="9")
+
+
+@pytest.fixture(autouse=True)
+def _nothing_resolved_yet() -> None:
+    """Resolved prices are kept per process by manifest: each test here starts without any."""
+    history._RESOLVED.clear()
+    history._LOADING.clear()
 
 
 def _repo(per_kwh: str = "0.40"):  # type: ignore[no-untyped-def]
@@ -130,6 +140,35 @@ def test_an_asker_cancelled_does_not_cancel_the_load_for_the_others(tmp_path: Pa
         first.cancel()
         got = await second
         assert got is not None and got.revision == "r-cancel" and first.cancelled()
+        await store.close()
+
+    asyncio.run(main())
+
+
+def test_a_revision_that_changed_no_price_shares_the_prices_resolved_for_the_one_before(tmp_path: Path) -> None:
+    """Most revisions change a profile, a card or a setting, not a price: the same manifest is not read and
+    resolved again (a fleet-wide change of 10,000 stations would pay ~0.2 s for it), but each keeps its own
+    revision and time taken."""
+    async def main() -> None:
+        store = await open_store(tmp_path)
+        t0 = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
+        assert await record_revision(store, dataclasses.replace(_repo(), revision="r-a"), t0) is True
+        fetched: list[int] = []
+        original = store.tariff_revision_by_ref
+
+        async def counted(ref: int):  # type: ignore[no-untyped-def]
+            fetched.append(ref)
+            return await original(ref)
+
+        store.tariff_revision_by_ref = counted  # type: ignore[method-assign]
+        first = await in_force_at(store, t0)
+        t1 = t0 + dt.timedelta(hours=1)
+        assert await record_revision(store, dataclasses.replace(_repo(), revision="r-b"), t1) is True
+        second = await in_force_at(store, t1)
+        assert first is not None and second is not None and len(fetched) == 1
+        assert (first.revision, first.taken_at, second.revision, second.taken_at) == ("r-a", t0, "r-b", t1)
+        assert second.tariffs == first.tariffs and second.stations == first.stations
+        assert await in_force_at(store, t0 + dt.timedelta(minutes=1)) is first
         await store.close()
 
     asyncio.run(main())
