@@ -21,6 +21,7 @@ from controller.billing.history import (
     tariff_from_document,
 )
 from controller.store.billing_records import TariffRevision
+from controller.store.sqlite import SqliteStore
 from tests.config.ownerrepo import card, desired, evse, group, owner, station, tariff
 from tests.store.helpers import open_store
 
@@ -72,29 +73,42 @@ def test_a_recorded_revision_resolves_to_what_it_declared() -> None:
     assert got.owner is not None and got.owner.billing == ds.owner.billing and got.owner.timezone == "Europe/Amsterdam"
 
 
+T0 = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
+
+
+async def _counting_store(tmp_path: Path, revision: str, *, read_delay: float = 0.0) -> tuple[SqliteStore, list[int]]:
+    """A store with `revision` (the `_repo` prices) recorded at T0; the list fills with every revision read in
+    full (each read taking `read_delay` seconds more)."""
+    store = await open_store(tmp_path)
+    assert await record_revision(store, dataclasses.replace(_repo(), revision=revision), T0) is True
+    fetched: list[int] = []
+    original = store.tariff_revision_by_ref
+
+    async def counted(ref: int):  # type: ignore[no-untyped-def]
+        fetched.append(ref)
+        await asyncio.sleep(read_delay)
+        return await original(ref)
+
+    store.tariff_revision_by_ref = counted  # type: ignore[method-assign]
+    return store, fetched
+
+
 def test_prices_in_force_are_resolved_once_per_revision_and_follow_a_new_one(tmp_path: Path) -> None:
     async def main() -> None:
-        store = await open_store(tmp_path)
-        t0 = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
-        assert await in_force_at(store, t0) is None
-        assert await record_revision(store, dataclasses.replace(_repo(), revision="r1"), t0) is True
-        fetched: list[int] = []
-        original = store.tariff_revision_by_ref
-
-        async def counted(ref: int):  # type: ignore[no-untyped-def]
-            fetched.append(ref)
-            return await original(ref)
-
-        store.tariff_revision_by_ref = counted  # type: ignore[method-assign]
-        first = await in_force_at(store, t0 + dt.timedelta(minutes=5))
-        again = await in_force_at(store, t0 + dt.timedelta(minutes=9))
+        (tmp_path / "empty").mkdir()
+        empty = await open_store(tmp_path / "empty")
+        assert await in_force_at(empty, T0) is None
+        await empty.close()
+        store, fetched = await _counting_store(tmp_path, "r1")
+        first = await in_force_at(store, T0 + dt.timedelta(minutes=5))
+        again = await in_force_at(store, T0 + dt.timedelta(minutes=9))
         assert first is not None and again is first and len(fetched) == 1  # read and resolved once
         assert str(first.tariffs["fast"].price.per_kwh) == "0.40"
-        later = t0 + dt.timedelta(hours=1)
+        later = T0 + dt.timedelta(hours=1)
         assert await record_revision(store, dataclasses.replace(_repo(per_kwh="0.45"), revision="r2"), later)
         newer = await in_force_at(store, later + dt.timedelta(minutes=1))
         assert newer is not None and str(newer.tariffs["fast"].price.per_kwh) == "0.45" and len(fetched) == 2
-        assert await in_force_at(store, t0 + dt.timedelta(minutes=10)) is first  # the old one still cached
+        assert await in_force_at(store, T0 + dt.timedelta(minutes=10)) is first  # the old one still cached
         await store.close()
 
     asyncio.run(main())
@@ -103,19 +117,8 @@ def test_prices_in_force_are_resolved_once_per_revision_and_follow_a_new_one(tmp
 def test_concurrent_askers_wait_for_one_read_of_a_revision(tmp_path: Path) -> None:
     """The first stops after a revision arrive together: one read and resolve, not one per stop."""
     async def main() -> None:
-        store = await open_store(tmp_path)
-        t0 = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
-        assert await record_revision(store, dataclasses.replace(_repo(), revision="r-concurrent"), t0) is True
-        fetched: list[int] = []
-        original = store.tariff_revision_by_ref
-
-        async def counted(ref: int):  # type: ignore[no-untyped-def]
-            fetched.append(ref)
-            await asyncio.sleep(0.05)  # a slow read: the others ask meanwhile
-            return await original(ref)
-
-        store.tariff_revision_by_ref = counted  # type: ignore[method-assign]
-        got = await asyncio.gather(*(in_force_at(store, t0 + dt.timedelta(minutes=i)) for i in range(6)))
+        store, fetched = await _counting_store(tmp_path, "r-concurrent", read_delay=0.05)  # the others ask meanwhile
+        got = await asyncio.gather(*(in_force_at(store, T0 + dt.timedelta(minutes=i)) for i in range(6)))
         assert len(fetched) == 1 and got[0] is not None and all(g is got[0] for g in got)
         await store.close()
 
@@ -124,22 +127,13 @@ def test_concurrent_askers_wait_for_one_read_of_a_revision(tmp_path: Path) -> No
 
 def test_an_asker_cancelled_does_not_cancel_the_load_for_the_others(tmp_path: Path) -> None:
     async def main() -> None:
-        store = await open_store(tmp_path)
-        t0 = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
-        assert await record_revision(store, dataclasses.replace(_repo(), revision="r-cancel"), t0) is True
-        original = store.tariff_revision_by_ref
-
-        async def slow(ref: int):  # type: ignore[no-untyped-def]
-            await asyncio.sleep(0.05)
-            return await original(ref)
-
-        store.tariff_revision_by_ref = slow  # type: ignore[method-assign]
-        first = asyncio.ensure_future(in_force_at(store, t0))
-        second = asyncio.ensure_future(in_force_at(store, t0))
+        store, fetched = await _counting_store(tmp_path, "r-cancel", read_delay=0.05)
+        first = asyncio.ensure_future(in_force_at(store, T0))
+        second = asyncio.ensure_future(in_force_at(store, T0))
         await asyncio.sleep(0.01)
         first.cancel()
         got = await second
-        assert got is not None and got.revision == "r-cancel" and first.cancelled()
+        assert got is not None and got.revision == "r-cancel" and first.cancelled() and len(fetched) == 1
         await store.close()
 
     asyncio.run(main())
@@ -150,25 +144,15 @@ def test_a_revision_that_changed_no_price_shares_the_prices_resolved_for_the_one
     resolved again (a fleet-wide change of 10,000 stations would pay ~0.2 s for it), but each keeps its own
     revision and time taken."""
     async def main() -> None:
-        store = await open_store(tmp_path)
-        t0 = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
-        assert await record_revision(store, dataclasses.replace(_repo(), revision="r-a"), t0) is True
-        fetched: list[int] = []
-        original = store.tariff_revision_by_ref
-
-        async def counted(ref: int):  # type: ignore[no-untyped-def]
-            fetched.append(ref)
-            return await original(ref)
-
-        store.tariff_revision_by_ref = counted  # type: ignore[method-assign]
-        first = await in_force_at(store, t0)
-        t1 = t0 + dt.timedelta(hours=1)
+        store, fetched = await _counting_store(tmp_path, "r-a")
+        first = await in_force_at(store, T0)
+        t1 = T0 + dt.timedelta(hours=1)
         assert await record_revision(store, dataclasses.replace(_repo(), revision="r-b"), t1) is True
         second = await in_force_at(store, t1)
         assert first is not None and second is not None and len(fetched) == 1
-        assert (first.revision, first.taken_at, second.revision, second.taken_at) == ("r-a", t0, "r-b", t1)
+        assert (first.revision, first.taken_at, second.revision, second.taken_at) == ("r-a", T0, "r-b", t1)
         assert second.tariffs == first.tariffs and second.stations == first.stations
-        assert await in_force_at(store, t0 + dt.timedelta(minutes=1)) is first
+        assert await in_force_at(store, T0 + dt.timedelta(minutes=1)) is first
         await store.close()
 
     asyncio.run(main())

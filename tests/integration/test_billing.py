@@ -379,12 +379,17 @@ def test_the_controller_records_each_revision_it_takes_and_bills_through_its_fea
                 return await by_ref(ref)
 
             store.tariff_revision_by_ref = read_counted  # type: ignore[method-assign]
-            async with SimulatedCharger("ST-1", f"ws://127.0.0.1:{ctl.port}/ocpp", time_scale=1.0,
-                                        reconnect_delay=0.05) as cp:
-                await cp.wait_online(5)
-                tx = await natural_session(cp, "CARD-0001")
-                await wait_until(lambda: store.billing_records(tx), 5, "the billing record")
-                assert (await store.billing_records(tx))[0].total == "1.00"
+
+            async def billed_session() -> str:
+                assert store is not None
+                async with SimulatedCharger("ST-1", f"ws://127.0.0.1:{ctl.port}/ocpp", time_scale=1.0,
+                                            reconnect_delay=0.05) as cp:
+                    await cp.wait_online(5)
+                    tx = await natural_session(cp, "CARD-0001")
+                    await wait_until(lambda: store.billing_records(tx), 5, "the billing record")
+                    return (await store.billing_records(tx))[0].total
+
+            assert await billed_session() == "1.00"
             assert recorded == []  # the stop was billed without recording the revision in force a second time
             assert read == []  # ... and priced from the prices prepared at start
             (repo / "tariffs.yaml").write_text(dump(tariff("standard", price={"sessionFee": "2.00"})))
@@ -399,12 +404,7 @@ def test_the_controller_records_each_revision_it_takes_and_bills_through_its_fea
             # be priced by the revision before (taken at 12:00:05.4, reported started at 12:00:05)
             await asyncio.sleep(1.1)
             read.clear()
-            async with SimulatedCharger("ST-1", f"ws://127.0.0.1:{ctl.port}/ocpp", time_scale=1.0,
-                                        reconnect_delay=0.05) as cp:
-                await cp.wait_online(5)
-                tx = await natural_session(cp, "CARD-0001")
-                await wait_until(lambda: store.billing_records(tx), 5, "the billing record")
-                assert (await store.billing_records(tx))[0].total == "2.00"
+            assert await billed_session() == "2.00"
             assert read == []  # the revision taken was prepared too
         finally:
             await ctl.stop()
