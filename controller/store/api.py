@@ -116,7 +116,8 @@ class Store(Protocol):
     ) -> list[MeterSample]: ...
 
     async def purge_meter_values(self, older_than: datetime) -> int:
-        """Retention: delete samples received before ``older_than``; returns how many."""
+        """Retention: delete samples (with the connector status history and the raw MeterValues frames) received
+        before ``older_than``; returns how many samples."""
         ...
 
     # -- observed station state ----------------------------------------------------------------------

@@ -292,8 +292,16 @@ _V6_BILLING = Migration(
     ),
 )
 
+# The raw MeterValues frames (most of the raw frames: one per minute per session) go with the meter values they
+# carried, at the owner's retention; the purge finds them by age without reading the frames kept.
+_V7_TELEMETRY_FRAMES_BY_AGE = Migration(
+    7,
+    "raw MeterValues frames by age, for retention",
+    ("CREATE INDEX raw_frames_telemetry_by_age ON raw_frames (owner, received_at) WHERE action = 'MeterValues'",),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (_V1_TRANSACTIONS, _V2_BILLING_CONTEXT, _V3_STATIONS, _V4_RESERVATIONS_AUDIT,
-                                     _V5_CONTROLLER_STATE, _V6_BILLING)
+                                     _V5_CONTROLLER_STATE, _V6_BILLING, _V7_TELEMETRY_FRAMES_BY_AGE)
 LATEST_VERSION = MIGRATIONS[-1].version
 
 

@@ -338,11 +338,14 @@ def list_meter_values(
 def purge_meter_values_chunk(conn: sqlite3.Connection, owner: str, older_than: str, chunk: int,
                              table: str = "meter_values") -> int:
     """Delete at most ``chunk`` rows received before ``older_than`` (short writer jobs) from a telemetry
-    table: meter values or the connector status history."""
-    if table not in ("meter_values", "connector_status_history"):
+    table: meter values, the connector status history, or the raw frames of MeterValues (those of
+    transaction starts and stops are kept: they are the evidence of a bill)."""
+    only = {"meter_values": "", "connector_status_history": "",
+            "raw_frames": " AND action = 'MeterValues'"}  # (the condition of its partial index by age)
+    if table not in only:
         raise ValueError(f"not a telemetry table: {table}")
     cursor = conn.execute(
-        f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE owner = ? AND received_at < ?"
+        f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE owner = ?{only[table]} AND received_at < ?"
         " LIMIT ?)",
         (owner, older_than, chunk),
     )

@@ -243,11 +243,12 @@ class SqliteStore:
         )
 
     async def purge_meter_values(self, older_than: datetime) -> int:
-        """Retention for telemetry: meter values and the connector status history older than the cut-off
-        (in short chunks so the writer keeps serving transaction messages). Returns meter values purged."""
+        """Retention for telemetry: meter values, the connector status history and the raw MeterValues frames
+        older than the cut-off (in short chunks so the writer keeps serving transaction messages). Returns meter
+        values purged."""
         cutoff = to_db_time(older_than)
         totals = []
-        for table in ("meter_values", "connector_status_history"):
+        for table in ("meter_values", "connector_status_history", "raw_frames"):
             total = 0
             while True:
                 deleted = await self._engine.write(

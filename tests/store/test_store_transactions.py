@@ -157,8 +157,8 @@ async def test_retention_purges_meter_values_older_than_the_cutoff_in_chunks(
 
     assert await store.purge_meter_values(T0 - timedelta(days=365)) == 10
     assert [s.value for s in await store.list_meter_values()] == ["0", "1", "2", "3"]
-    # meter values 3 + 3 + 3 + 1, then one (empty) chunk of the connector status history
-    assert store.writer_stats().commits - commits_before == 5
+    # meter values 3 + 3 + 3 + 1, then one (empty) chunk each of the connector status history and raw frames
+    assert store.writer_stats().commits - commits_before == 6
     await store.close()
 
 
@@ -173,4 +173,29 @@ async def test_retention_also_purges_the_connector_status_history(tmp_path: Path
     assert len(await store.status_history("CP1", 1, T0 - timedelta(days=1000))) == 2
     await store.purge_meter_values(T0 - timedelta(days=365))
     assert [r.status for r in await store.status_history("CP1", 1, T0 - timedelta(days=1000))] == ["Available"]
+    await store.close()
+
+
+@async_test
+async def test_retention_purges_the_raw_meter_values_frames_and_keeps_those_of_starts_and_stops(
+    tmp_path: Path
+) -> None:
+    from controller.store.records import FrameDirection, RawFrame
+
+    store = await open_store(tmp_path)
+    long_ago = T0 - timedelta(days=400)
+
+    def old_frame(action: str, message_id: str) -> RawFrame:
+        return RawFrame("CP1", FrameDirection.IN, action, message_id, f"[2,{message_id!r}]", long_ago)
+
+    tx = (await store.start_transaction(start_req(1, frame=old_frame("StartTransaction", "s1")))).transaction_id
+    for n in range(3):
+        await store.add_meter_values([sample(value=str(n), received_at=long_ago)],
+                                     frame=old_frame("MeterValues", f"mv{n}"))
+    await store.stop_transaction(stop_req(tx, frame=old_frame("StopTransaction", "p1")))
+    await store.add_meter_values([sample(value="new", received_at=T0)], frame=frame(action="MeterValues",
+                                                                                   message_id="mv-new"))
+    await store.purge_meter_values(T0 - timedelta(days=365))
+    kept = [(f.action, f.message_id) for f in await store.list_frames("CP1")]
+    assert kept == [("StartTransaction", "s1"), ("StopTransaction", "p1"), ("MeterValues", "mv-new")]
     await store.close()
