@@ -1,5 +1,6 @@
 """The store cannot commit — a full disk (a real SQLITE_FULL, from `PRAGMA max_page_count`) or a database
-turned read-only — while chargers run sessions with meter values flowing.
+turned read-only (a real SQLITE_READONLY, from `PRAGMA query_only`) — while chargers run sessions with meter
+values flowing.
 
 Transaction messages are then not answered: the central system closes the socket and the charger keeps
 them queued and sends them again. The condition is logged (the failed commits and each message left
@@ -56,13 +57,19 @@ async def _fill_the_disk(store: SqliteStore) -> Callable[[], Awaitable[None]]:
 
 
 async def _make_read_only(store: SqliteStore) -> Callable[[], Awaitable[None]]:
-    def refuse(conn: sqlite3.Connection) -> None:
-        raise sqlite3.OperationalError("attempt to write a readonly database")
+    """The writer's connection turned read-only (`PRAGMA query_only`): every later batch fails at its BEGIN
+    with a real SQLITE_READONLY, as on a file or mount turned read-only."""
+    def turn_read_only(conn: sqlite3.Connection) -> None:  # (the engine's hook: runs in the writer thread)
+        conn.execute("PRAGMA query_only = 1")  # from the next batch on; this one still commits
+        store.engine.fault = None
 
-    store.engine.fault = refuse
+    store.engine.fault = turn_read_only
+    await store.engine.write(lambda conn: None)
 
     async def writable() -> None:
-        store.engine.fault = None
+        conn = store.engine._conn  # the writer thread's own connection (serialized: safe from this thread)
+        assert conn is not None
+        conn.execute("PRAGMA query_only = 0")
 
     return writable
 
