@@ -22,7 +22,21 @@ from controller.store.sqlite import SqliteStore
 from tests.config.ownerrepo import Doc, load
 from tests.hw.kit import run
 
-__all__ = ["Harness", "chargers", "csms", "desired_of", "run", "wait_until"]
+__all__ = ["Harness", "calls_to", "chargers", "csms", "desired_of", "run", "wait_until"]
+
+
+def calls_to(obj: Any, name: str) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
+    """Record every call of `obj`'s coroutine method `name` from now on (arguments as given; the real method
+    still runs): e.g. that an answer did not wait for a store read."""
+    calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+    method = getattr(obj, name)
+
+    async def recorded(*args: Any, **kwargs: Any) -> Any:
+        calls.append((args, kwargs))
+        return await method(*args, **kwargs)
+
+    setattr(obj, name, recorded)
+    return calls
 
 
 def desired_of(*docs: Doc) -> DesiredState:

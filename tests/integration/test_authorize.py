@@ -10,7 +10,7 @@ from pathlib import Path
 from controller.store.records import ReservationRequest, ReservationStatus
 from tests.config.ownerrepo import card, evse, group, owner, policy, station
 
-from .harness import csms, desired_of, run
+from .harness import calls_to, csms, desired_of, run
 
 
 def _repo():  # type: ignore[no-untyped-def]
@@ -112,14 +112,7 @@ def test_a_stop_is_answered_on_the_card_alone_while_the_station_is_reserved_for_
             res = await h.store.create_reservation(ReservationRequest("PUBLIC-1", 0, "VIS-0002", expiry, "bays"))
             await h.store.update_reservation(res.id, ReservationStatus.ACCEPTED)
             assert (await authorize(cp, "VIS-0001"))["status"] == "Invalid"  # a new session: reserved for another
-            reads: list[str | None] = []
-            listed = h.store.list_reservations
-
-            async def counted(**kwargs):  # type: ignore[no-untyped-def]
-                reads.append(kwargs.get("station"))
-                return await listed(**kwargs)
-
-            h.store.list_reservations = counted  # type: ignore[method-assign]
+            reads = calls_to(h.store, "list_reservations")
             stop = await cp.send("StopTransaction", {"transactionId": start["transactionId"], "meterStop": 100,
                                                      "timestamp": cp.timestamp(), "idTag": "VIS-0001"})
             assert stop["idTagInfo"]["status"] == "Accepted" and reads == []

@@ -38,7 +38,7 @@ from controller.store.records import ReservationRequest, ReservationStatus
 from controller.store.sqlite import SqliteStore
 from tests.config.ownerrepo import card, dump, group, owner, station, tariff
 
-from .harness import Harness, csms, desired_of, run, wait_until
+from .harness import Harness, calls_to, csms, desired_of, run, wait_until
 
 AMS = zoneinfo.ZoneInfo("Europe/Amsterdam")
 ALL_DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -362,23 +362,9 @@ def test_the_controller_records_each_revision_it_takes_and_bills_through_its_fea
             assert store is not None
             first = await store.latest_tariff_revision()
             assert first is not None and first.revision == ctl.desired.revision
-            recorded: list[str] = []  # the store's own method, counted (billing must not record it again)
-            record = store.record_tariff_revision
-
-            async def counted(revision: str, *args: Any, **kwargs: Any) -> Any:
-                recorded.append(revision)
-                return await record(revision, *args, **kwargs)
-
-            store.record_tariff_revision = counted  # type: ignore[method-assign]
+            recorded = calls_to(store, "record_tariff_revision")  # billing must not record it again
             await asyncio.gather(*ctl._preparing)  # the prices in force, resolved in the background at start
-            read: list[int] = []  # revisions read back for pricing (the first stop must not wait for one)
-            by_ref = store.tariff_revision_by_ref
-
-            async def read_counted(ref: int) -> Any:
-                read.append(ref)
-                return await by_ref(ref)
-
-            store.tariff_revision_by_ref = read_counted  # type: ignore[method-assign]
+            read = calls_to(store, "tariff_revision_by_ref")  # for pricing (the first stop must not wait for one)
 
             async def billed_session() -> str:
                 assert store is not None

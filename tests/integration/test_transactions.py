@@ -16,7 +16,7 @@ from controller.hw.ocppj import parse_datetime
 from controller.store.records import TransactionRecord, TransactionStatus
 from tests.config.ownerrepo import card, group, owner, station
 
-from .harness import csms, desired_of, run, wait_until
+from .harness import calls_to, csms, desired_of, run, wait_until
 
 
 def _repo():  # type: ignore[no-untyped-def]
@@ -69,14 +69,7 @@ def test_a_start_is_answered_and_announced_with_the_record_its_write_returned(tm
             started = Started()
             h.central.csms.listeners.append(started)
             await cp.wait_online(5)
-            reads: list[int] = []
-            read = h.store.get_transaction
-
-            async def counted(transaction_id: int) -> TransactionRecord | None:
-                reads.append(transaction_id)
-                return await read(transaction_id)
-
-            h.store.get_transaction = counted  # type: ignore[method-assign]
+            reads = calls_to(h.store, "get_transaction")
             payload = {"connectorId": 1, "idTag": "card-0002", "meterStart": 12, "timestamp": cp.timestamp()}
             first = await cp.send("StartTransaction", payload)
             again = await cp.send("StartTransaction", payload)
